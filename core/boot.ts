@@ -1,0 +1,88 @@
+import { chmodSync, existsSync, mkdirSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Logger } from "pino";
+import { ConfigApplied } from "../events/catalog/config.ts";
+import { EventLog } from "../events/log.ts";
+import { LiveProjections } from "../events/projections/index.ts";
+import type { Config } from "../schemas/config.ts";
+import { checkKinds } from "./config/load.ts";
+import type { Codec, DialectId } from "./dialects/codec.ts";
+import { openaiChat } from "./dialects/openai-chat/index.ts";
+import { secretsOf, type Gateway } from "./gateway.ts";
+import type { Plugin } from "./plugins/hooks.ts";
+import { PluginHost } from "./plugins/host.ts";
+
+/** A start-up problem the user can fix: printed as one line, exit code 2. */
+export class StartError extends Error {}
+
+export const codecs: ReadonlyMap<DialectId, Codec> = new Map<DialectId, Codec>([[openaiChat.id, openaiChat]]);
+
+export interface BootOptions {
+  config: Config;
+  /** The config file's path, or "defaults". */
+  source: string;
+  digest: string;
+  builtins: Plugin[];
+  logger: Logger;
+  /** Watch the plugins directory for changes (off in one-shot commands). */
+  watchPlugins?: boolean;
+}
+
+/** Create the data dir (0700) with its log (0600); one clear error if it cannot be used. */
+export function openLog(dataDir: string, durability: Config["durability"]): EventLog {
+  const dir = resolve(dataDir);
+  try {
+    if (existsSync(dir) && !statSync(dir).isDirectory()) throw new StartError(`cannot use data dir ${dataDir}: not a directory`);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const path = join(dir, "events.db");
+    const log = EventLog.open(path, { durability });
+    chmodSync(path, 0o600);
+    return log;
+  } catch (error) {
+    if (error instanceof StartError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === "EACCES" || code === "EPERM" ? "permission denied"
+      : code === "EROFS" ? "read-only file system"
+      : code === "ENOTDIR" ? "a parent is not a directory"
+      : (error as Error).message.split("\n")[0];
+    throw new StartError(`cannot use data dir ${dataDir}: ${reason}`);
+  }
+}
+
+/** Everything but the HTTP listener: log, projections, plugins, config on record. */
+export async function boot(options: BootOptions): Promise<Gateway> {
+  const { config, logger } = options;
+  const log = openLog(config.data_dir, config.durability);
+  const plugins = new PluginHost(log, logger);
+  for (const plugin of options.builtins) plugins.register(plugin);
+  if (config.plugins_dir) await plugins.loadDir(config.plugins_dir, options.watchPlugins ?? true);
+  const badKind = checkKinds(config, plugins.kinds());
+  if (badKind) {
+    plugins.close();
+    log.close();
+    throw new StartError(`${options.source}: ${badKind}`);
+  }
+  const gw: Gateway = {
+    config,
+    log,
+    projections: new LiveProjections(log),
+    plugins,
+    logger,
+    codecs,
+    accepting: true,
+    secrets: secretsOf(config),
+  };
+  await log.append(ConfigApplied, {
+    source: options.source, digest: options.digest, reason: "start",
+    providers: config.providers.map((p) => p.id), routes: config.routes.map((r) => r.name),
+  });
+  return gw;
+}
+
+/** Stop accepting, close plugins and the log. */
+export function shutdown(gw: Gateway): void {
+  gw.accepting = false;
+  gw.plugins.close();
+  gw.projections.stop();
+  gw.log.close();
+}

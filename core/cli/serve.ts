@@ -1,0 +1,140 @@
+import { existsSync, type FSWatcher } from "node:fs";
+import type { Logger } from "pino";
+import { ServerStarted, ServerStopped } from "../../events/catalog/server.ts";
+import type { Config } from "../../schemas/config.ts";
+import { boot, shutdown, StartError } from "../boot.ts";
+import { defaultConfig } from "../config/defaults.ts";
+import { loadConfigFile, type ConfigResult } from "../config/load.ts";
+import { watchConfig } from "../config/watch.ts";
+import type { Gateway } from "../gateway.ts";
+import { createLogger } from "../log.ts";
+import type { Plugin } from "../plugins/hooks.ts";
+import { createApp } from "../server/app.ts";
+import { parseFlags, parsePort } from "./args.ts";
+import { VERSION } from "./version.ts";
+
+export const SERVE_HELP = `Usage: sluice serve [--config FILE] [--host H] [--port N] [--data DIR]
+
+Start the gateway.
+
+  --config FILE  config file (default ./sluice.yaml if present, else built-in defaults)
+  --host H       address to listen on (default 127.0.0.1)
+  --port N       port to listen on (default 2402; 0 picks a free port)
+  --data DIR     data directory holding events.db (default ./.sluice)
+  -h, --help     show this help
+
+Built-in defaults: loopback only, and one provider for each of OPENAI_API_KEY,
+ANTHROPIC_API_KEY and GEMINI_API_KEY found in the environment.`;
+
+export interface ServeFlags {
+  config?: string;
+  host?: string;
+  port?: number;
+  data?: string;
+}
+
+export const SERVE_OPTIONS = {
+  config: { type: "string" },
+  host: { type: "string" },
+  port: { type: "string" },
+  data: { type: "string" },
+} as const;
+
+export function serveFlags(args: string[], command = "serve"): ServeFlags & { help?: boolean } {
+  const { values } = parseFlags(args, SERVE_OPTIONS, command);
+  return {
+    ...(values.config !== undefined ? { config: values.config } : {}),
+    ...(values.host !== undefined ? { host: values.host } : {}),
+    ...(values.port !== undefined ? { port: parsePort(values.port, command) } : {}),
+    ...(values.data !== undefined ? { data: values.data } : {}),
+    ...(values.help ? { help: true } : {}),
+  };
+}
+
+/** The config file in force and what the flags override. */
+export function resolveConfig(flags: ServeFlags, kinds: ReadonlySet<string>, env = process.env): ConfigResult & { source: string } {
+  const path = flags.config ?? (existsSync("sluice.yaml") ? "sluice.yaml" : undefined);
+  const result = path ? loadConfigFile(path, env) : defaultConfig(env, kinds);
+  return { ...result, source: path ?? "defaults" };
+}
+
+export function applyFlags(flags: ServeFlags): (config: Config) => Config {
+  return (config) => ({
+    ...config,
+    server: { ...config.server, ...(flags.host ? { host: flags.host } : {}), ...(flags.port !== undefined ? { port: flags.port } : {}) },
+    ...(flags.data ? { data_dir: flags.data } : {}),
+  });
+}
+
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+export interface Running {
+  gw: Gateway;
+  url: string;
+  port: number;
+  stop(reason?: string): Promise<void>;
+}
+
+/** Start the whole gateway: config, log, plugins, HTTP listener, config watcher. */
+export async function startServer(flags: ServeFlags, builtins: Plugin[], options: { env?: NodeJS.ProcessEnv; logger?: Logger } = {}): Promise<Running> {
+  const kinds = new Set(builtins.flatMap((p) => (p.hook === "executor" ? [p.kind] : [])));
+  const resolved = resolveConfig(flags, kinds, options.env);
+  if (!resolved.ok) throw new StartError(resolved.error);
+  const override = applyFlags(flags);
+  const config = override(resolved.config);
+  const { host, port } = config.server;
+  if (!isLoopback(host) && !config.auth.open) {
+    throw new StartError(`refusing to listen on ${host} without caller authentication; set auth: { open: true } in the config to allow anyone who can reach it`);
+  }
+  const logger = options.logger ?? createLogger(config.log.level);
+  const gw = await boot({ config, source: resolved.source, digest: resolved.digest, builtins, logger });
+  const app = createApp(gw);
+  try {
+    app.listen({ hostname: host, port, maxRequestBodySize: config.server.max_body_bytes, idleTimeout: 0 });
+  } catch (error) {
+    shutdown(gw);
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === "EADDRINUSE" ? "address already in use" : code === "EACCES" ? "permission denied" : (error as Error).message.split("\n")[0];
+    throw new StartError(`cannot listen on ${host}:${port}: ${reason}`);
+  }
+  const server = app.server!;
+  const boundPort = server.port ?? port;
+  let watcher: FSWatcher | undefined;
+  if (resolved.source !== "defaults") watcher = watchConfig(gw, resolved.source, override);
+  await gw.log.append(ServerStarted, { host, port: boundPort, version: VERSION, pid: process.pid, durability: config.durability });
+  logger.info({ host, port: boundPort, config: resolved.source, data: config.data_dir, providers: config.providers.map((p) => p.id) }, "sluice listening");
+
+  let stopping: Promise<void> | undefined;
+  const stop = (reason = "stopped") => {
+    stopping ??= (async () => {
+      gw.accepting = false;
+      watcher?.close();
+      // Let in-flight requests finish (their terminal events commit), then close the log.
+      await Promise.race([server.stop(false), Bun.sleep(30_000).then(() => server.stop(true))]);
+      await gw.log.append(ServerStopped, { reason }).catch(() => {});
+      shutdown(gw);
+      logger.flush();
+    })();
+    return stopping;
+  };
+  return { gw, url: `http://${host.includes(":") ? `[${host}]` : host}:${boundPort}`, port: boundPort, stop };
+}
+
+export async function serveCommand(args: string[], builtins: Plugin[]): Promise<number> {
+  const flags = serveFlags(args);
+  if (flags.help) {
+    console.log(SERVE_HELP);
+    return 0;
+  }
+  const running = await startServer(flags, builtins);
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: string) => {
+      void running.stop(signal).then(resolve);
+    };
+    process.once("SIGTERM", () => onSignal("SIGTERM"));
+    process.once("SIGINT", () => onSignal("SIGINT"));
+  });
+  return 0;
+}

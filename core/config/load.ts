@@ -1,0 +1,190 @@
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import type { TSchema } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+import { LineCounter, parseDocument, type Document } from "yaml";
+import { ConfigSchema, type Config } from "../../schemas/config.ts";
+
+// Load sluice.yaml: parse YAML, expand ${VAR} / ${VAR:-default} in string values, fill
+// defaults, validate against the TypeBox schema. Every failure is one line that names the
+// file, the line, the key path, and what was expected vs what was found.
+
+export type ConfigResult = { ok: true; config: Config; digest: string } | { ok: false; error: string };
+
+type Env = Record<string, string | undefined>;
+type Path = Array<string | number>;
+
+class ConfigError extends Error {
+  constructor(readonly path: Path, message: string) {
+    super(message);
+  }
+}
+
+/** `providers[0].api_key` */
+export function formatPath(path: Path): string {
+  return path.reduce<string>((out, key) =>
+    typeof key === "number" ? `${out}[${key}]` : out ? `${out}.${key}` : key, "");
+}
+
+// Keys whose values are secrets: never echoed in an error message.
+const SECRET_KEY = /key|secret|token|password|headers/i;
+
+const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+function expand(value: unknown, env: Env, path: Path): unknown {
+  if (typeof value === "string") {
+    return value.replace(ENV_REF, (_whole, name: string, fallback: string | undefined) => {
+      const found = env[name];
+      if (found !== undefined && found !== "") return found;
+      if (fallback !== undefined) return fallback;
+      throw new ConfigError(path, `environment variable ${name} is not set (write \${${name}:-} to allow it empty)`);
+    });
+  }
+  if (Array.isArray(value)) return value.map((item, i) => expand(item, env, [...path, i]));
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expand(v, env, [...path, k])]));
+  }
+  return value;
+}
+
+function describeExpected(schema: TSchema & Record<string, unknown>): string {
+  if (Array.isArray(schema.anyOf) && schema.anyOf.every((s: { const?: unknown }) => s.const !== undefined)) {
+    return `one of ${schema.anyOf.map((s: { const: unknown }) => JSON.stringify(s.const)).join(", ")}`;
+  }
+  if (typeof schema.description === "string" && schema.pattern) return schema.description;
+  const type = schema.type as string | undefined;
+  const bounds = [
+    schema.minimum !== undefined ? `>= ${schema.minimum}` : "",
+    schema.maximum !== undefined ? `<= ${schema.maximum}` : "",
+    schema.minLength ? "non-empty" : "",
+    schema.minItems ? `at least ${schema.minItems} item(s)` : "",
+  ].filter(Boolean).join(", ");
+  return `${type === "integer" ? "an integer" : type === "object" ? "a mapping" : type === "array" ? "a list" : `a ${type ?? "value"}`}${bounds ? ` (${bounds})` : ""}`;
+}
+
+function describeGot(value: unknown, path: Path): string {
+  if (value === undefined) return "nothing";
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "object") return "a mapping";
+  const secret = path.some((key) => typeof key === "string" && SECRET_KEY.test(key));
+  if (secret || String(value).length > 60) return `a ${typeof value}`;
+  return `${typeof value} ${JSON.stringify(value)}`;
+}
+
+function lineOf(doc: Document, counter: LineCounter, path: Path): number | undefined {
+  for (let n = path.length; n >= 0; n--) {
+    const node = doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+    if (node && node.range) return counter.linePos(node.range[0]).line;
+    const pair = n > 0 ? findKeyNode(doc, path.slice(0, n)) : undefined;
+    if (pair !== undefined) return counter.linePos(pair).line;
+  }
+  return undefined;
+}
+
+function findKeyNode(doc: Document, path: Path): number | undefined {
+  const parent = doc.getIn(path.slice(0, -1), true) as { items?: Array<{ key?: { value?: unknown; range?: number[] } }> } | undefined;
+  const key = path[path.length - 1];
+  const item = parent?.items?.find((pair) => pair.key?.value === key);
+  return item?.key?.range?.[0];
+}
+
+function schemaError(value: unknown): { path: Path; message: string } | undefined {
+  const error = Value.Errors(ConfigSchema, value).First();
+  if (!error) return undefined;
+  const path: Path = error.path.split("/").slice(1).map((s) => (/^\d+$/.test(s) ? Number(s) : s.replace(/~1/g, "/").replace(/~0/g, "~")));
+  if (error.message === "Unexpected property") {
+    const parentSchema = Value.Errors(ConfigSchema, value).First()?.schema as { properties?: Record<string, unknown> };
+    const known = parentSchema?.properties ? Object.keys(parentSchema.properties).join(", ") : "";
+    return { path, message: `unknown key${known ? ` (known: ${known})` : ""}` };
+  }
+  if (error.message.startsWith("Expected required property")) {
+    return { path, message: "is required" };
+  }
+  return { path, message: `expected ${describeExpected(error.schema as TSchema & Record<string, unknown>)}, got ${describeGot(error.value, path)}` };
+}
+
+/** Validate config text. `source` names the file in messages. */
+export function parseConfig(text: string, source: string, env: Env = process.env): ConfigResult {
+  const counter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0]!;
+    const pos = counter.linePos(first.pos[0]);
+    const reason = first.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
+    return { ok: false, error: `${source}:${pos.line}:${pos.col}: invalid YAML: ${reason}` };
+  }
+  const raw = doc.toJS() ?? {};
+  if (typeof raw !== "object" || Array.isArray(raw)) {
+    return { ok: false, error: `${source}:1: expected a mapping of settings at the top level, got ${describeGot(raw, [])}` };
+  }
+  let value: unknown;
+  try {
+    value = expand(raw, env, []);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return { ok: false, error: `${source}:${lineOf(doc, counter, error.path) ?? 1}: ${formatPath(error.path)}: ${error.message}` };
+  }
+  value = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, value));
+  const invalid = schemaError(value);
+  if (invalid) {
+    const where = formatPath(invalid.path) || "(top level)";
+    return { ok: false, error: `${source}:${lineOf(doc, counter, invalid.path) ?? 1}: ${where}: ${invalid.message}` };
+  }
+  const config = value as Config;
+  const semantic = checkReferences(config);
+  if (semantic) {
+    return { ok: false, error: `${source}:${lineOf(doc, counter, semantic.path) ?? 1}: ${formatPath(semantic.path)}: ${semantic.message}` };
+  }
+  return { ok: true, config, digest: digestOf(config) };
+}
+
+export function loadConfigFile(path: string, env: Env = process.env): ConfigResult {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory" : (error as Error).message;
+    return { ok: false, error: `cannot read config ${path}: ${reason}` };
+  }
+  return parseConfig(text, path, env);
+}
+
+/** Checks the schema cannot express: unique names, and routes that point at real providers. */
+function checkReferences(config: Config): { path: Path; message: string } | undefined {
+  const providers = new Set<string>();
+  for (const [i, provider] of config.providers.entries()) {
+    if (providers.has(provider.id)) return { path: ["providers", i, "id"], message: `duplicate provider id "${provider.id}"` };
+    providers.add(provider.id);
+  }
+  const routes = new Set<string>();
+  for (const [i, route] of config.routes.entries()) {
+    if (routes.has(route.name)) return { path: ["routes", i, "name"], message: `duplicate route name "${route.name}"` };
+    routes.add(route.name);
+    for (const [j, target] of route.targets.entries()) {
+      const slash = target.indexOf("/");
+      if (slash <= 0 || slash === target.length - 1) {
+        return { path: ["routes", i, "targets", j], message: `expected "provider/model", got ${JSON.stringify(target)}` };
+      }
+      const provider = target.slice(0, slash);
+      if (!providers.has(provider)) {
+        return { path: ["routes", i, "targets", j], message: `unknown provider "${provider}" (configured: ${[...providers].join(", ") || "none"})` };
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Check provider kinds against the executor plugins loaded. */
+export function checkKinds(config: Config, kinds: Iterable<string>): string | undefined {
+  const known = new Set(kinds);
+  const bad = config.providers.findIndex((provider) => !known.has(provider.kind));
+  if (bad < 0) return undefined;
+  return `providers[${bad}].kind: unknown kind "${config.providers[bad]!.kind}" (known: ${[...known].sort().join(", ")})`;
+}
+
+/** A digest of the whole expanded config: shows that it changed without showing what. */
+export function digestOf(config: Config): string {
+  return createHash("sha256").update(JSON.stringify(config)).digest("hex");
+}

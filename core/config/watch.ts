@@ -1,0 +1,58 @@
+import { watch, type FSWatcher } from "node:fs";
+import { basename, dirname, resolve } from "node:path";
+import { ConfigApplied, ConfigRejected } from "../../events/catalog/config.ts";
+import { scrub, secretsOf, type Gateway } from "../gateway.ts";
+import { checkKinds, loadConfigFile } from "./load.ts";
+
+// Hot reload: a valid edit of the config file is applied without a restart and recorded as
+// `config.applied`; an invalid one is rejected, logged and recorded as `config.rejected`, and
+// the running config stays in force.
+
+/** Settings read once at start; a change to them is noted and waits for a restart. */
+const RESTART_ONLY = ["server", "data_dir", "durability", "plugins_dir"] as const;
+
+export function reloadConfig(gw: Gateway, path: string, overrides: (c: Gateway["config"]) => Gateway["config"]): "applied" | "rejected" | "unchanged" {
+  const result = loadConfigFile(path);
+  const reject = (error: string) => {
+    const safe = scrub(error, gw.secrets);
+    gw.logger.error({ source: path, err: safe }, "config rejected; the running config stays in force");
+    void gw.log.append(ConfigRejected, { source: path, error: safe });
+    return "rejected" as const;
+  };
+  if (!result.ok) return reject(result.error);
+  const badKind = checkKinds(result.config, gw.plugins.kinds());
+  if (badKind) return reject(`${path}: ${badKind}`);
+  const next = overrides(result.config);
+  if (JSON.stringify(next) === JSON.stringify(gw.config)) return "unchanged";
+  for (const key of RESTART_ONLY) {
+    if (JSON.stringify(next[key]) !== JSON.stringify(gw.config[key])) {
+      gw.logger.warn({ key }, `config: a change to "${key}" takes effect at the next restart`);
+      (next as Record<string, unknown>)[key] = gw.config[key];
+    }
+  }
+  gw.config = next;
+  gw.secrets = secretsOf(next);
+  void gw.log.append(ConfigApplied, {
+    source: path, digest: result.digest, reason: "reload",
+    providers: next.providers.map((p) => p.id), routes: next.routes.map((r) => r.name),
+  });
+  gw.logger.info({ source: path, providers: next.providers.length, routes: next.routes.length }, "config applied");
+  return "applied";
+}
+
+/** Watch the file's directory (editors often replace the file rather than write it). */
+export function watchConfig(gw: Gateway, path: string, overrides: (c: Gateway["config"]) => Gateway["config"]): FSWatcher {
+  const file = resolve(path);
+  let timer: Timer | undefined;
+  const watcher = watch(dirname(file), (_event, name) => {
+    if (name && name.toString() !== basename(file)) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => reloadConfig(gw, file, overrides), 150);
+  });
+  const close = watcher.close.bind(watcher);
+  watcher.close = () => {
+    clearTimeout(timer);
+    close();
+  };
+  return watcher;
+}

@@ -1,0 +1,66 @@
+import type { GatewayError } from "../errors.ts";
+import type { Request, Response, StreamEvent } from "../ir.ts";
+
+/** Dialect ids: the wire formats Sluice speaks, to clients and to upstreams. */
+export type DialectId = "openai-chat" | "openai-responses" | "anthropic" | "gemini";
+
+/** One server-sent event as parsed off the wire (field names as in the SSE spec). */
+export interface SseEvent {
+  event?: string;
+  data: string;
+  id?: string;
+}
+
+/** Turns one upstream stream (SSE events) into IR stream events; stateful, one per stream. */
+export interface StreamDecoder {
+  push(event: SseEvent): StreamEvent[];
+  /** The upstream closed; returns what is left (an error event if the stream was cut short). */
+  end(): StreamEvent[];
+}
+
+/** Turns IR stream events into the client's SSE bytes; stateful, one per stream. */
+export interface StreamEncoder {
+  encode(event: StreamEvent): string;
+  /** The last bytes of a stream that ended normally (e.g. `data: [DONE]`). */
+  end(): string;
+}
+
+export interface StreamEncoderOptions {
+  /** The model name the client should see. */
+  model: string;
+  /** Emit the usage chunk (OpenAI: only when the client asked for `include_usage`). */
+  includeUsage: boolean;
+}
+
+/** The same-dialect request body: the client's bytes with only what must change changed. */
+export interface PassthroughBody {
+  body: string;
+  /** Usage was requested from the upstream for a client that did not ask: drop usage-only events. */
+  injectedUsage: boolean;
+}
+
+/**
+ * A dialect codec: wire ⇄ IR for requests, responses, streams and errors.
+ * `decode*` read the dialect's wire format; `encode*` write it.
+ */
+export interface Codec {
+  id: DialectId;
+  /** Client request body → IR, or an invalid_request error naming the field. */
+  decodeRequest(body: unknown): Request | GatewayError;
+  /** IR → request body for an upstream that speaks this dialect. */
+  encodeRequest(request: Request): Record<string, unknown>;
+  /** Upstream response body → IR, or upstream_invalid when it is not this dialect's shape. */
+  decodeResponse(body: unknown): Response | GatewayError;
+  /** IR → response body for a client of this dialect. */
+  encodeResponse(response: Response, model: string): Record<string, unknown>;
+  /** The client's raw body for an upstream of the same dialect: model renamed, usage requested. */
+  passthroughRequest(raw: string, model: string, options: { stream: boolean; clientAskedUsage: boolean; wantUsage: boolean }): PassthroughBody;
+  streamDecoder(): StreamDecoder;
+  streamEncoder(options: StreamEncoderOptions): StreamEncoder;
+  /** Gateway error → this dialect's error body. */
+  encodeError(error: GatewayError): Record<string, unknown>;
+  /** Gateway error → this dialect's in-stream terminal error (SSE text). */
+  encodeStreamError(error: GatewayError): string;
+  /** The message an upstream of this dialect put in its error body, if any. */
+  errorMessage(body: unknown): string | undefined;
+}

@@ -1,0 +1,21 @@
+import type { Codec } from "../codec.ts";
+import { encodeError, encodeStreamError, errorMessage } from "./error.ts";
+import { passthroughRequest } from "./passthrough.ts";
+import { decodeRequest, encodeRequest } from "./request.ts";
+import { decodeResponse, encodeResponse } from "./response.ts";
+import { streamDecoder, streamEncoder } from "./stream.ts";
+
+/** OpenAI Chat Completions (/v1/chat/completions), also spoken by most OpenAI-compatible servers. */
+export const openaiChat: Codec = {
+  id: "openai-chat",
+  decodeRequest,
+  encodeRequest,
+  decodeResponse,
+  encodeResponse,
+  passthroughRequest,
+  streamDecoder,
+  streamEncoder,
+  encodeError,
+  encodeStreamError,
+  errorMessage,
+};

@@ -1,0 +1,73 @@
+import { createParser, type EventSourceMessage } from "eventsource-parser";
+import type { SseEvent } from "./codec.ts";
+
+// Server-sent events. Field parsing is eventsource-parser's; what it does not offer is the raw
+// text of each event, which the same-dialect path forwards byte for byte. SseFramer cuts the
+// stream at event boundaries (a blank line, with LF, CRLF or CR line endings).
+
+export class SseFramer {
+  private buffer = "";
+
+  /** Feed text; returns every complete event's raw text, terminator included. */
+  push(text: string): string[] {
+    this.buffer += text;
+    const events: string[] = [];
+    let start = 0;
+    let i = 0;
+    let lineStart = 0;
+    const s = this.buffer;
+    while (i < s.length) {
+      const c = s.charCodeAt(i);
+      if (c !== 10 && c !== 13) {
+        i++;
+        continue;
+      }
+      // A CR at the very end may be the first half of CRLF: wait for more.
+      if (c === 13 && i === s.length - 1) break;
+      const end = c === 13 && s.charCodeAt(i + 1) === 10 ? i + 2 : i + 1;
+      if (i === lineStart) {
+        // an empty line: the event that began at `start` ends here
+        events.push(s.slice(start, end));
+        start = end;
+      }
+      i = end;
+      lineStart = end;
+    }
+    this.buffer = s.slice(start);
+    return events;
+  }
+
+  /** Text after the last complete event (a stream that ended without a blank line). */
+  rest(): string {
+    const rest = this.buffer;
+    this.buffer = "";
+    return rest;
+  }
+}
+
+/** Parses the fields of raw SSE text, event by event; one instance per stream. */
+export class SseFieldParser {
+  private readonly parsed: SseEvent[] = [];
+  private readonly parser = createParser({
+    onEvent: (message: EventSourceMessage) => {
+      this.parsed.push({ data: message.data, ...(message.event ? { event: message.event } : {}), ...(message.id ? { id: message.id } : {}) });
+    },
+  });
+
+  /** Feed text; returns the events completed by it (none for comment-only text). */
+  feed(text: string): SseEvent[] {
+    this.parser.feed(text);
+    return this.parsed.splice(0);
+  }
+
+  /** End of stream: an event without its trailing blank line still counts. */
+  end(): SseEvent[] {
+    this.parser.feed("\n\n");
+    return this.parsed.splice(0);
+  }
+}
+
+/** `data: …\n\n` for one event. */
+export function sseData(data: string, event?: string): string {
+  return `${event ? `event: ${event}\n` : ""}data: ${data}\n\n`;
+}

@@ -1,0 +1,33 @@
+import type { Logger } from "pino";
+import type { EventLog } from "../events/log.ts";
+import type { LiveProjections } from "../events/projections/index.ts";
+import type { Config } from "../schemas/config.ts";
+import type { Codec, DialectId } from "./dialects/codec.ts";
+import type { PluginHost } from "./plugins/host.ts";
+
+/** Everything a request needs, shared by the server, the pipeline and the CLI. */
+export interface Gateway {
+  /** The config in force; replaced as a whole on a valid reload. */
+  config: Config;
+  readonly log: EventLog;
+  readonly projections: LiveProjections;
+  readonly plugins: PluginHost;
+  readonly logger: Logger;
+  readonly codecs: ReadonlyMap<DialectId, Codec>;
+  /** False while draining or when the log cannot be written. */
+  accepting: boolean;
+  /** Provider secrets in force, to scrub from any text that leaves the gateway. */
+  secrets: string[];
+}
+
+export function secretsOf(config: Config): string[] {
+  const values = [config.admin_key, ...config.providers.flatMap((p) => [p.api_key, ...Object.values(p.headers)])];
+  return values.filter((v): v is string => typeof v === "string" && v.length >= 4);
+}
+
+/** Replace every known secret in `text`: upstream error bodies can echo a key back. */
+export function scrub(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join("[redacted]");
+  return out;
+}

@@ -1,0 +1,109 @@
+// The internal representation: the hub every dialect codec maps to and from.
+// A dialect is a codec (wire ⇄ IR) for requests, responses, stream events and errors,
+// so N dialects need N codecs, not N².
+
+export type Role = "user" | "assistant" | "tool";
+
+export type ImageSource =
+  | { kind: "url"; url: string }
+  | { kind: "base64"; mediaType: string; data: string };
+
+export type TextPart = { type: "text"; text: string };
+export type ImagePart = { type: "image"; source: ImageSource; detail?: "auto" | "low" | "high" };
+/** `arguments` is the raw JSON text exactly as the model produced it (never re-serialised). */
+export type ToolCallPart = { type: "tool-call"; id: string; name: string; arguments: string };
+export type ToolResultPart = {
+  type: "tool-result";
+  toolCallId: string;
+  content: Array<TextPart | ImagePart>;
+  isError?: boolean;
+};
+/** Reasoning kept byte-exact; `signature` belongs to the provider that produced it. */
+export type ReasoningPart = { type: "reasoning"; text: string; signature?: string };
+
+export type Part = TextPart | ImagePart | ToolCallPart | ToolResultPart | ReasoningPart;
+
+export interface Message {
+  role: Role;
+  content: Part[];
+  name?: string;
+}
+
+export interface ToolDefinition {
+  name: string;
+  description?: string;
+  /** JSON Schema of the arguments object. */
+  parameters: Record<string, unknown>;
+  strict?: boolean;
+}
+
+export type ToolChoice =
+  | { type: "auto" }
+  | { type: "none" }
+  | { type: "required" }
+  | { type: "tool"; name: string };
+
+export type ResponseFormat =
+  | { type: "text" }
+  | { type: "json" }
+  | { type: "json-schema"; name: string; schema: Record<string, unknown>; strict?: boolean };
+
+export interface Request {
+  /** The model name the upstream should see (after routing), or the public name before it. */
+  model: string;
+  system: TextPart[];
+  messages: Message[];
+  tools: ToolDefinition[];
+  toolChoice?: ToolChoice;
+  parallelToolCalls?: boolean;
+  responseFormat?: ResponseFormat;
+  maxTokens?: number;
+  temperature?: number;
+  topP?: number;
+  stop?: string[];
+  seed?: number;
+  reasoningEffort?: "minimal" | "low" | "medium" | "high";
+  stream: boolean;
+  /** The client asked for usage in the stream (OpenAI `stream_options.include_usage`). */
+  streamUsage?: boolean;
+  user?: string;
+  /** Fields of the client's dialect that have no IR meaning, kept for the same-dialect path. */
+  extra: Record<string, unknown>;
+}
+
+export type FinishReason = "stop" | "length" | "tool-calls" | "content-filter" | "error" | "other";
+
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+  /** Part of inputTokens that was read from the provider's prompt cache. */
+  cachedInputTokens?: number;
+  /** Part of inputTokens written to the provider's prompt cache. */
+  cacheWriteTokens?: number;
+  /** Part of outputTokens spent on reasoning. */
+  reasoningTokens?: number;
+}
+
+export interface Response {
+  id: string;
+  model: string;
+  created: number;
+  content: Part[];
+  finishReason: FinishReason;
+  usage?: Usage;
+}
+
+/** Stream events: one discriminated union; every codec switches over it exhaustively. */
+export type StreamEvent =
+  | { type: "start"; id: string; model: string; created: number }
+  | { type: "text-delta"; text: string }
+  | { type: "reasoning-delta"; text: string; signature?: string }
+  | { type: "tool-call-start"; index: number; id: string; name: string }
+  | { type: "tool-call-delta"; index: number; argumentsDelta: string }
+  | { type: "finish"; finishReason: FinishReason }
+  | { type: "usage"; usage: Usage }
+  | { type: "error"; error: import("./errors.ts").GatewayError };
+
+export function emptyRequest(model: string): Request {
+  return { model, system: [], messages: [], tools: [], stream: false, extra: {} };
+}

@@ -1,0 +1,159 @@
+import type { Codec } from "../dialects/codec.ts";
+import { gatewayError, isGatewayError, type GatewayError } from "../errors.ts";
+import type { Gateway } from "../gateway.ts";
+import type { Request, Response, StreamEvent } from "../ir.ts";
+import type { ExecutorPlugin } from "../plugins/hooks.ts";
+import { errorText } from "../plugins/host.ts";
+import type { Target } from "../routing/resolve.ts";
+import type { Timeouts } from "../../schemas/config.ts";
+import { decodeSse } from "./stream.ts";
+import { AttemptSignal, fetchUpstream, readCapped } from "./upstream.ts";
+
+// One attempt: one target, one executor call. It ends when the upstream has answered well
+// enough to start replying to the client (headers of a stream, or a whole JSON body).
+
+export interface RequestContext {
+  gw: Gateway;
+  id: string;
+  /** The client's dialect. */
+  codec: Codec;
+  ir: Request;
+  /** The client's body as sent, for the same-dialect path. */
+  raw: string;
+  /** A plugin changed the request, so it is encoded from the IR rather than passed through. */
+  modified: boolean;
+  signal: AbortSignal;
+  /** Date.now() after which no attempt may run (total deadline). */
+  deadlineAt: number;
+}
+
+/** What a successful attempt hands to the response side. */
+export type Source =
+  | { kind: "raw-json"; text: string; response: Response }
+  | { kind: "raw-sse"; body: ReadableStream<Uint8Array>; codec: Codec; injectedUsage: boolean }
+  | { kind: "ir"; response: Response }
+  | { kind: "ir-stream"; events: AsyncIterable<StreamEvent> };
+
+export type Outcome =
+  | { ok: true; source: Source; signal: AttemptSignal; status: number; passthrough: boolean }
+  | { ok: false; error: GatewayError; status: number };
+
+const RESPONSE_MAX = 64 * 1024 * 1024;
+
+export function timeoutsFor(ctx: RequestContext, target: Target): Timeouts {
+  return { ...ctx.gw.config.timeouts, ...target.provider.timeouts };
+}
+
+/** Whether the request goes upstream as the client's own bytes. */
+export function isPassthrough(ctx: RequestContext, executor: ExecutorPlugin): boolean {
+  return !executor.execute && executor.dialect === ctx.codec.id && !ctx.modified;
+}
+
+export async function runAttempt(ctx: RequestContext, target: Target, executor: ExecutorPlugin): Promise<Outcome> {
+  const signal = new AttemptSignal(ctx.signal, ctx.deadlineAt, timeoutsFor(ctx, target));
+  const ir: Request = { ...ctx.ir, model: target.model };
+  try {
+    const outcome = executor.execute
+      ? await viaExecute(ctx, ir, target, executor, signal)
+      : await viaDialect(ctx, ir, target, executor, signal);
+    if (!outcome.ok) signal.dispose();
+    return outcome;
+  } catch (error) {
+    signal.dispose();
+    if (signal.aborted) return { ok: false, error: signal.error(), status: 0 };
+    ctx.gw.plugins.failed(executor, error, ctx.id);
+    return { ok: false, error: gatewayError("upstream_error", `executor ${executor.kind} failed: ${errorText(error)}`), status: 0 };
+  }
+}
+
+async function viaExecute(ctx: RequestContext, ir: Request, target: Target, executor: ExecutorPlugin, signal: AttemptSignal): Promise<Outcome> {
+  signal.arm("first_byte");
+  const result = await executor.execute!(ir, { request: ctx.id, provider: target.provider, signal: signal.signal });
+  signal.disarm();
+  if (signal.aborted) return { ok: false, error: signal.error(), status: 0 };
+  if (isGatewayError(result)) return { ok: false, error: result, status: 0 };
+  if (typeof result === "object" && result !== null && Symbol.asyncIterator in result) {
+    return { ok: true, source: { kind: "ir-stream", events: result }, signal, status: 200, passthrough: false };
+  }
+  return { ok: true, source: { kind: "ir", response: result as Response }, signal, status: 200, passthrough: false };
+}
+
+async function viaDialect(ctx: RequestContext, ir: Request, target: Target, executor: ExecutorPlugin, signal: AttemptSignal): Promise<Outcome> {
+  const codec = ctx.gw.codecs.get(executor.dialect ?? "openai-chat");
+  if (!codec || !executor.request) {
+    return { ok: false, error: gatewayError("upstream_error", `executor ${executor.kind} names no usable dialect`), status: 0 };
+  }
+  const upstream = await executor.request(ir, target.provider);
+  const passthrough = isPassthrough(ctx, executor) && !upstream.body;
+  let body: string;
+  let injectedUsage = false;
+  if (upstream.body) body = JSON.stringify(upstream.body);
+  else if (passthrough) {
+    const rewritten = codec.passthroughRequest(ctx.raw, target.model, {
+      stream: ir.stream, clientAskedUsage: ir.streamUsage === true, wantUsage: target.provider.stream_usage,
+    });
+    body = rewritten.body;
+    injectedUsage = rewritten.injectedUsage;
+  } else body = JSON.stringify(codec.encodeRequest(ir));
+
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    accept: ir.stream ? "text/event-stream" : "application/json",
+    ...target.provider.headers,
+  };
+  for (const [name, value] of Object.entries(upstream.headers ?? {})) if (value !== undefined) headers[name] = value;
+  const result = await fetchUpstream(upstream.url, { headers, body }, signal, codec, ctx.gw.secrets);
+  if (!result.ok) return result;
+  const response = result.response;
+  const sameDialect = codec.id === ctx.codec.id;
+  const isSse = (response.headers.get("content-type") ?? "").includes("text/event-stream");
+
+  if (ir.stream && isSse && response.body) {
+    const source: Source = sameDialect
+      ? { kind: "raw-sse", body: response.body, codec, injectedUsage }
+      : { kind: "ir-stream", events: decodeSse(response.body, codec.streamDecoder()) };
+    return { ok: true, source, signal, status: response.status, passthrough };
+  }
+
+  // A whole JSON body (asked for, or an upstream that ignored `stream`): read it within the attempt,
+  // so a broken body can still fall back to the next target.
+  signal.arm("idle");
+  const text = await readCapped(response, RESPONSE_MAX);
+  signal.disarm();
+  if (signal.aborted) return { ok: false, error: signal.error(), status: 0 };
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { ok: false, error: gatewayError("upstream_invalid", "upstream sent a body that is not valid JSON"), status: response.status };
+  }
+  const decoded = codec.decodeResponse(json);
+  if (isGatewayError(decoded)) return { ok: false, error: decoded, status: response.status };
+  const source: Source = sameDialect && !ir.stream ? { kind: "raw-json", text, response: decoded } : { kind: "ir", response: decoded };
+  return { ok: true, source, signal, status: response.status, passthrough };
+}
+
+/** Which failures move on to the next target. A client's own mistake, or its leaving, does not. */
+export function fallsBack(error: GatewayError, ctx: RequestContext): boolean {
+  if (Date.now() >= ctx.deadlineAt) return false;
+  switch (error.kind) {
+    case "upstream_unreachable":
+    case "upstream_timeout":
+    case "upstream_error":
+    case "upstream_invalid":
+    case "upstream_auth":
+    case "rate_limited":
+    case "overloaded":
+    case "model_not_found":
+    case "unavailable":
+      return error.code !== "timeout:total";
+    case "invalid_request":
+    case "payload_too_large":
+    case "authentication":
+    case "permission":
+    case "not_found":
+    case "cancelled":
+    case "internal":
+      return false;
+  }
+}

@@ -1,0 +1,103 @@
+import { gatewayError, type GatewayError } from "../errors.ts";
+import type { FinishReason, Part, Response, StreamEvent, Usage } from "../ir.ts";
+
+// Between the two IR shapes: a whole response as stream events (a client that streams from an
+// executor that answered at once) and stream events gathered into a response (the reverse).
+
+export function responseEvents(response: Response): StreamEvent[] {
+  const events: StreamEvent[] = [{ type: "start", id: response.id, model: response.model, created: response.created }];
+  let toolIndex = 0;
+  for (const part of response.content) {
+    switch (part.type) {
+      case "text":
+        events.push({ type: "text-delta", text: part.text });
+        break;
+      case "reasoning":
+        events.push({ type: "reasoning-delta", text: part.text, ...(part.signature ? { signature: part.signature } : {}) });
+        break;
+      case "tool-call":
+        events.push({ type: "tool-call-start", index: toolIndex, id: part.id, name: part.name });
+        if (part.arguments) events.push({ type: "tool-call-delta", index: toolIndex, argumentsDelta: part.arguments });
+        toolIndex++;
+        break;
+      case "image":
+      case "tool-result":
+        break; // not produced by a model turn
+    }
+  }
+  events.push({ type: "finish", finishReason: response.finishReason });
+  if (response.usage) events.push({ type: "usage", usage: response.usage });
+  return events;
+}
+
+/** Gathers stream events into one response; an error event becomes the result. */
+export class ResponseCollector {
+  private id = "";
+  private model = "";
+  private created = 0;
+  private text = "";
+  private reasoning = "";
+  private signature: string | undefined;
+  private readonly tools = new Map<number, { id: string; name: string; arguments: string }>();
+  finishReason: FinishReason | undefined;
+  usage: Usage | undefined;
+  error: GatewayError | undefined;
+  /** Characters of output seen so far (text, reasoning, tool arguments). */
+  chars = 0;
+
+  add(event: StreamEvent): void {
+    switch (event.type) {
+      case "start":
+        this.id = event.id;
+        this.model = event.model;
+        this.created = event.created;
+        break;
+      case "text-delta":
+        this.text += event.text;
+        this.chars += event.text.length;
+        break;
+      case "reasoning-delta":
+        this.reasoning += event.text;
+        this.chars += event.text.length;
+        if (event.signature) this.signature = event.signature;
+        break;
+      case "tool-call-start":
+        this.tools.set(event.index, { id: event.id, name: event.name, arguments: "" });
+        break;
+      case "tool-call-delta": {
+        const tool = this.tools.get(event.index);
+        if (tool) tool.arguments += event.argumentsDelta;
+        this.chars += event.argumentsDelta.length;
+        break;
+      }
+      case "finish":
+        this.finishReason = event.finishReason;
+        break;
+      case "usage":
+        this.usage = event.usage;
+        break;
+      case "error":
+        this.error = event.error;
+        break;
+    }
+  }
+
+  response(): Response | GatewayError {
+    if (this.error) return this.error;
+    if (!this.finishReason) return gatewayError("upstream_invalid", "upstream stream ended before it finished");
+    const content: Part[] = [];
+    if (this.reasoning) content.push({ type: "reasoning", text: this.reasoning, ...(this.signature ? { signature: this.signature } : {}) });
+    if (this.text) content.push({ type: "text", text: this.text });
+    for (const [, tool] of [...this.tools].sort(([a], [b]) => a - b)) content.push({ type: "tool-call", ...tool });
+    return {
+      id: this.id, model: this.model, created: this.created, content, finishReason: this.finishReason,
+      ...(this.usage ? { usage: this.usage } : {}),
+    };
+  }
+}
+
+export async function collect(events: AsyncIterable<StreamEvent>): Promise<Response | GatewayError> {
+  const collector = new ResponseCollector();
+  for await (const event of events) collector.add(event);
+  return collector.response();
+}

@@ -1,0 +1,232 @@
+import type { Codec, StreamDecoder } from "../dialects/codec.ts";
+import { SseFieldParser, SseFramer } from "../dialects/sse.ts";
+import { gatewayError, type GatewayError } from "../errors.ts";
+import type { StreamEvent } from "../ir.ts";
+import { ResponseCollector } from "./ir-stream.ts";
+import type { AttemptSignal } from "./upstream.ts";
+
+// Streaming to the client. A source yields units: the bytes to send and the IR events they
+// carry. The pump forwards them, keeps the tally (usage, finish, characters), and enforces the
+// durability rule: the request's terminal event commits before the stream's last byte is sent.
+
+export interface Unit {
+  text: string;
+  events: StreamEvent[];
+  /** This unit ends the stream (e.g. `data: [DONE]`): commit the terminal event first. */
+  last?: boolean;
+}
+
+export interface StreamSource {
+  /** The next unit, or undefined when the upstream has ended. Throws on a broken upstream. */
+  next(): Promise<Unit | undefined>;
+  /** Events owed at the upstream's end (an error if it ended before finishing). */
+  end(): StreamEvent[];
+  /** The client dialect's closing bytes for a stream that ended normally (e.g. `data: [DONE]`). */
+  finalText(): string;
+  /** Stop the upstream (client gone, or the pump is done). */
+  close(): void;
+}
+
+export type StreamOutcome =
+  | { kind: "completed"; tally: ResponseCollector }
+  | { kind: "failed"; tally: ResponseCollector; error: GatewayError }
+  | { kind: "cancelled"; tally: ResponseCollector };
+
+export interface PumpHooks {
+  /** Called once, before the first byte is sent. */
+  firstByte(): void;
+  /** Append the terminal event and resolve when it is committed. */
+  terminal(outcome: StreamOutcome): Promise<void>;
+}
+
+const encoder = new TextEncoder();
+
+export function pump(source: StreamSource, client: Codec, hooks: PumpHooks): ReadableStream<Uint8Array> {
+  const tally = new ResponseCollector();
+  let sentAny = false;
+  let done = false;
+
+  const send = (controller: ReadableStreamDefaultController<Uint8Array>, text: string) => {
+    if (!text) return;
+    if (!sentAny) {
+      sentAny = true;
+      hooks.firstByte();
+    }
+    controller.enqueue(encoder.encode(text));
+  };
+
+  const finish = async (controller: ReadableStreamDefaultController<Uint8Array>, outcome: StreamOutcome, tail: string) => {
+    done = true;
+    source.close();
+    await hooks.terminal(outcome).catch(() => {});
+    send(controller, tail);
+    controller.close();
+  };
+
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      // Loop until something was sent or the stream ended: comment-only or dropped units send nothing.
+      for (;;) {
+        let unit: Unit | undefined;
+        try {
+          unit = await source.next();
+        } catch (error) {
+          const failure = isError(error) ? error : gatewayError("upstream_error", "upstream stream broke off");
+          if (failure.kind === "cancelled") return; // cancel() records it
+          await finish(controller, { kind: "failed", tally, error: failure }, client.encodeStreamError(failure));
+          return;
+        }
+        if (!unit) {
+          const tail = source.end();
+          for (const event of tail) tally.add(event);
+          // A stream that stops without saying it finished was cut short: never a clean end.
+          const failure = tally.error ?? (tally.finishReason ? undefined : gatewayError("upstream_error", "upstream stream ended before it finished"));
+          if (failure) await finish(controller, { kind: "failed", tally, error: failure }, client.encodeStreamError(failure));
+          else await finish(controller, { kind: "completed", tally }, source.finalText());
+          return;
+        }
+        for (const event of unit.events) tally.add(event);
+        if (tally.error) {
+          await finish(controller, { kind: "failed", tally, error: tally.error }, unit.text);
+          return;
+        }
+        if (unit.last) {
+          await finish(controller, { kind: "completed", tally }, unit.text);
+          return;
+        }
+        if (unit.text) {
+          send(controller, unit.text);
+          return;
+        }
+      }
+    },
+    async cancel() {
+      if (done) return;
+      done = true;
+      source.close();
+      await hooks.terminal({ kind: "cancelled", tally }).catch(() => {});
+    },
+  });
+}
+
+function isError(value: unknown): value is GatewayError {
+  return typeof value === "object" && value !== null && "kind" in value && "message" in value;
+}
+
+/** Same dialect both ways: forward each SSE event's bytes as they came, reading what it says. */
+export function passthroughSource(
+  body: ReadableStream<Uint8Array>,
+  codec: Codec,
+  signal: AttemptSignal,
+  dropUsageOnly: boolean,
+): StreamSource {
+  const reader = body.getReader();
+  const decoder = codec.streamDecoder();
+  const framer = new SseFramer();
+  const fields = new SseFieldParser();
+  const text = new TextDecoder();
+  const pending: Unit[] = [];
+  let ended = false;
+
+  const toUnits = (rawEvents: string[]) => {
+    for (const raw of rawEvents) {
+      const parsed = fields.feed(raw);
+      const events = parsed.flatMap((event) => decoder.push(event));
+      const last = parsed.some((event) => event.data === "[DONE]");
+      const usageOnly = dropUsageOnly && events.some((e) => e.type === "usage") && events.every((e) => e.type === "usage" || e.type === "start");
+      pending.push({ text: usageOnly ? "" : raw, events, ...(last ? { last } : {}) });
+    }
+  };
+
+  return {
+    async next() {
+      while (pending.length === 0) {
+        if (ended) return undefined;
+        signal.arm("idle");
+        let chunk: Awaited<ReturnType<typeof reader.read>>;
+        try {
+          chunk = await reader.read();
+        } catch {
+          throw signal.aborted ? signal.error() : gatewayError("upstream_error", "upstream stream broke off");
+        } finally {
+          signal.disarm();
+        }
+        if (chunk.done) {
+          ended = true;
+          const rest = framer.push(text.decode()).concat(framer.rest());
+          toUnits(rest.filter((r) => r.length > 0).map((r) => (/\n\n$|\r\r$|\r\n\r\n$/.test(r) ? r : `${r}\n\n`)));
+          if (pending.length === 0) return undefined;
+          break;
+        }
+        toUnits(framer.push(text.decode(chunk.value, { stream: true })));
+      }
+      return pending.shift();
+    },
+    end: () => decoder.end(),
+    finalText: () => codec.streamEncoder({ model: "", includeUsage: false }).end(),
+    close() {
+      signal.dispose();
+      if (!ended) {
+        ended = true;
+        signal.abort("client");
+        reader.cancel().catch(() => {});
+      }
+    },
+  };
+}
+
+/** Another dialect upstream, or an executor's own events: encode each IR event for the client. */
+export function irSource(events: AsyncIterable<StreamEvent>, client: Codec, options: { model: string; includeUsage: boolean }, signal?: AttemptSignal): StreamSource {
+  const iterator = events[Symbol.asyncIterator]();
+  const encode = client.streamEncoder(options);
+  let ended = false;
+  return {
+    async next() {
+      if (ended) return undefined;
+      signal?.arm("idle");
+      let result: IteratorResult<StreamEvent>;
+      try {
+        result = await iterator.next();
+      } catch (error) {
+        if (signal?.aborted) throw signal.error();
+        throw isError(error) ? error : gatewayError("upstream_error", `stream failed: ${(error as Error)?.message ?? String(error)}`);
+      } finally {
+        signal?.disarm();
+      }
+      if (result.done) {
+        ended = true;
+        return undefined;
+      }
+      return { text: encode.encode(result.value), events: [result.value] };
+    },
+    end: () => [],
+    finalText: () => encode.end(),
+    close() {
+      signal?.dispose();
+      if (!ended) {
+        ended = true;
+        signal?.abort("client");
+        void iterator.return?.();
+      }
+    },
+  };
+}
+
+/** Upstream SSE of any dialect → IR events, through that dialect's decoder. */
+export async function* decodeSse(body: ReadableStream<Uint8Array>, decoder: StreamDecoder): AsyncGenerator<StreamEvent> {
+  const fields = new SseFieldParser();
+  const text = new TextDecoder();
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      for (const event of fields.feed(text.decode(value, { stream: true }))) yield* decoder.push(event);
+    }
+    for (const event of fields.feed(text.decode())) yield* decoder.push(event);
+    for (const event of fields.end()) yield* decoder.push(event);
+    yield* decoder.end();
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+}

@@ -1,0 +1,52 @@
+import type { EventLog } from "../log.ts";
+import type { EventRecord } from "../define.ts";
+import { health } from "./health.ts";
+import { fold, type Projection } from "./projection.ts";
+import { usage } from "./usage.ts";
+
+export { fold, type Projection } from "./projection.ts";
+export { health, type HealthState, type ProviderHealth } from "./health.ts";
+export { usage, type UsageState, type ModelUsage } from "./usage.ts";
+
+/** Every projection Sluice keeps live and rebuilds on replay. */
+export const projections = [usage, health] as const;
+
+export type ProjectionStates = {
+  [P in (typeof projections)[number] as P["name"]]: P extends Projection<infer S> ? S : never;
+};
+
+function step(states: Record<string, unknown>, event: EventRecord): void {
+  for (const projection of projections) {
+    states[projection.name] = (projection as Projection<unknown>).evolve(states[projection.name], event);
+  }
+}
+
+/** Fold every projection over the given events from their initial states. */
+export function rebuild(events: Iterable<EventRecord>): ProjectionStates {
+  const states = Object.fromEntries(projections.map((p) => [p.name, p.initial()])) as Record<string, unknown>;
+  for (const event of events) step(states, event);
+  return states as ProjectionStates;
+}
+
+/** Projections kept up to date as events commit: rebuilt from the log once, then folded live. */
+export class LiveProjections {
+  private states: Record<string, unknown>;
+  private readonly unsubscribe: () => void;
+
+  constructor(log: EventLog) {
+    this.states = rebuild(log.all()) as unknown as Record<string, unknown>;
+    this.unsubscribe = log.subscribe((event) => step(this.states, event));
+  }
+
+  get<K extends keyof ProjectionStates>(name: K): ProjectionStates[K] {
+    return this.states[name as string] as ProjectionStates[K];
+  }
+
+  snapshot(): ProjectionStates {
+    return { ...this.states } as unknown as ProjectionStates;
+  }
+
+  stop(): void {
+    this.unsubscribe();
+  }
+}

@@ -1,0 +1,5 @@
+import type { Plugin } from "../core/plugins/hooks.ts";
+import openai from "./executors/openai.ts";
+
+/** The plugins that ship with Sluice. They register through the same hooks a user's plugin does. */
+export const builtinPlugins: Plugin[] = [openai];

@@ -1,0 +1,75 @@
+import { Type, type Static } from "@sinclair/typebox";
+
+// The shape of sluice.yaml. Types flow from here: `Config` is `Static<typeof ConfigSchema>`.
+
+const Name = Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9._-]*$", maxLength: 64, description: "letters, digits, . _ -" });
+const Ms = (defaultMs?: number) => Type.Integer({ minimum: 1, maximum: 86_400_000, default: defaultMs });
+
+/** Upstream time limits. Defaults from RELIABILITY.md §3.8. */
+const timeouts = (defaults: boolean) => Type.Object({
+  /** Until the upstream's response headers arrive (connect included). */
+  first_byte_ms: Ms(defaults ? 60_000 : undefined),
+  /** Longest silence between two chunks of a streamed response. */
+  idle_ms: Ms(defaults ? 120_000 : undefined),
+  /** Hard cap on one request, all attempts together. */
+  total_ms: Ms(defaults ? 600_000 : undefined),
+}, { additionalProperties: false, default: defaults ? {} : undefined });
+export const TimeoutsSchema = timeouts(true);
+
+export const ProviderSchema = Type.Object({
+  id: Name,
+  /** The executor plugin that speaks this upstream's API (openai, anthropic, …, or a plugin's kind). */
+  kind: Type.String({ minLength: 1 }),
+  base_url: Type.Optional(Type.String({ pattern: "^https?://", description: "an http(s) URL" })),
+  api_key: Type.Optional(Type.String()),
+  /** Models this provider serves; `*` matches any run of characters (e.g. `gpt-*`). */
+  models: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+  /** Extra headers sent upstream (e.g. OpenRouter's HTTP-Referer). */
+  headers: Type.Record(Type.String(), Type.String(), { default: {} }),
+  /** Overrides of the global `timeouts` for this provider. */
+  timeouts: Type.Optional(Type.Partial(timeouts(false), { additionalProperties: false })),
+  /** Ask OpenAI-compatible upstreams for usage in streams even if the client did not. */
+  stream_usage: Type.Boolean({ default: true }),
+}, { additionalProperties: false });
+
+export const Strategy = Type.Union([
+  Type.Literal("priority"), Type.Literal("round-robin"), Type.Literal("weighted"),
+  Type.Literal("random"), Type.Literal("least-latency"), Type.Literal("cost"),
+]);
+
+export const RouteSchema = Type.Object({
+  name: Name,
+  strategy: Type.Optional(Strategy),
+  /** Targets as "provider/model", tried in order. */
+  targets: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+}, { additionalProperties: false });
+
+export const ConfigSchema = Type.Object({
+  server: Type.Object({
+    host: Type.String({ default: "127.0.0.1", minLength: 1 }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 2402 }),
+    /** Largest request body accepted, bytes (413 above). */
+    max_body_bytes: Type.Integer({ minimum: 1024, default: 32 * 1024 * 1024 }),
+  }, { additionalProperties: false, default: {} }),
+  data_dir: Type.String({ default: "./.sluice", minLength: 1 }),
+  /** normal: a process crash loses nothing committed; full: fsync every commit (power-loss safe). */
+  durability: Type.Union([Type.Literal("normal"), Type.Literal("full")], { default: "normal" }),
+  admin_key: Type.Optional(Type.String()),
+  auth: Type.Object({
+    /** Allow unauthenticated callers on a non-loopback address. */
+    open: Type.Boolean({ default: false }),
+  }, { additionalProperties: false, default: {} }),
+  log: Type.Object({
+    level: Type.Union(["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l)), { default: "info" }),
+  }, { additionalProperties: false, default: {} }),
+  /** Directory of user plugins, loaded at start and reloaded when a file changes. */
+  plugins_dir: Type.Optional(Type.String({ minLength: 1 })),
+  timeouts: TimeoutsSchema,
+  providers: Type.Array(ProviderSchema, { default: [] }),
+  routes: Type.Array(RouteSchema, { default: [] }),
+}, { additionalProperties: false });
+
+export type Config = Static<typeof ConfigSchema>;
+export type ProviderConfig = Static<typeof ProviderSchema>;
+export type RouteConfig = Static<typeof RouteSchema>;
+export type Timeouts = Static<typeof TimeoutsSchema>;
