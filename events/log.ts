@@ -155,7 +155,7 @@ export class EventLog {
             type: record.type,
             at: item.at,
             request: typeof data.request === "string" ? data.request : null,
-            data: JSON.stringify(item.data),
+            data: item.data,
           });
           records.push(record);
           seq++;
