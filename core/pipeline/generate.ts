@@ -80,23 +80,27 @@ export async function handleGeneration(gw: Gateway, codec: Codec, http: globalTh
     return reject(gatewayError("model_not_found", `model "${publicModel.slice(0, 200)}" is not served here; GET /v1/models lists the models`, { code: "model_not_found", param: "model" }), publicModel, decoded.stream);
   }
 
-  const plugged = await runRequestPlugins(gw, decoded, { request: id, model: publicModel });
-  if ("error" in plugged) return reject(plugged.error, publicModel, decoded.stream);
-  const { request: ir, modified } = plugged;
-  const ctx: RequestContext = {
-    gw, id, codec, ir, raw, modified, signal: http.signal,
-    deadlineAt: Date.now() + gw.config.timeouts.total_ms,
-  };
-
   // The durability rule, part one: the request is on record before anything goes upstream.
   try {
     await gw.log.append(RequestReceived, {
-      request: id, dialect: codec.id, endpoint, model: publicModel, stream: ir.stream,
+      request: id, dialect: codec.id, endpoint, model: publicModel, stream: decoded.stream,
       candidates: targets.map((t) => t.id), ...(auth.caller ? { caller: auth.caller } : {}),
     });
   } catch {
     return errorResponse(codec, gatewayError("unavailable", "the event log cannot be written", { retryAfter: 1 }), headers);
   }
+
+  const plugged = await runRequestPlugins(gw, decoded, { request: id, model: publicModel });
+  if ("error" in plugged) {
+    const error = plugged.error;
+    await gw.log.append(RequestFailed, { request: id, status: statusOf(error), reason: error.kind, message: error.message, attempts: 0, total_ms: elapsed() }).catch(() => {});
+    return errorResponse(codec, error, headers);
+  }
+  const { request: ir, modified } = plugged;
+  const ctx: RequestContext = {
+    gw, id, codec, ir, raw, modified, signal: http.signal,
+    deadlineAt: Date.now() + gw.config.timeouts.total_ms,
+  };
 
   let last: { error: GatewayError; target: Target } | undefined;
   for (const [index, target] of targets.entries()) {

@@ -1,0 +1,79 @@
+import { Database } from "bun:sqlite";
+import { join } from "node:path";
+import { afterEach, describe, expect, test } from "vitest";
+import { RequestCompleted, RequestReceived } from "../../events/catalog/request.ts";
+import { EventLog, EventLogError } from "../../events/log.ts";
+import { tempDir } from "../support/gateway.ts";
+
+const received = (request: string) => ({ request, dialect: "openai-chat", endpoint: "/v1/chat/completions", model: "m", stream: false, candidates: ["p/m"] });
+const open: EventLog[] = [];
+function openLog(path = join(tempDir(), "events.db"), durability: "normal" | "full" = "normal") {
+  const log = EventLog.open(path, { durability });
+  open.push(log);
+  return log;
+}
+afterEach(() => {
+  for (const log of open.splice(0)) log.close();
+});
+
+describe("event log", () => {
+  test("appends get gap-free increasing seq, shared by one group commit, in append order", async () => {
+    const log = openLog();
+    const commits = Array.from({ length: 100 }, (_, i) => log.append(RequestReceived, received(`r${i}`)));
+    // All 100 were queued in one tick: they share one commit.
+    expect(new Set(commits).size).toBe(1);
+    await Promise.all(commits);
+    const events = log.read(0, 1000);
+    expect(events.map((e) => e.seq)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    expect(events.map((e) => (e.data as { request: string }).request)).toEqual(Array.from({ length: 100 }, (_, i) => `r${i}`));
+    expect(events.every((e, i) => i === 0 || e.at >= events[i - 1]!.at)).toBe(true);
+    expect(log.lastSeq).toBe(100);
+  });
+
+  test("an append is on disk once its promise resolves (read from another connection)", async () => {
+    const path = join(tempDir(), "events.db");
+    const log = openLog(path, "full");
+    await log.append(RequestReceived, received("durable"));
+    const other = new Database(path, { readonly: true });
+    expect(other.query("select count(*) as n from events").get()).toEqual({ n: 1 });
+    other.close();
+  });
+
+  test("data is validated against the event's schema; an invalid event is refused", () => {
+    const log = openLog();
+    expect(() => log.append(RequestReceived, { ...received("x"), stream: "yes" } as never)).toThrow(EventLogError);
+    expect(() => log.append(RequestCompleted, { request: "x" } as never)).toThrow(/request\.completed/);
+    expect(log.read().length).toBe(0);
+  });
+
+  test("seq continues after reopening, and subscribers see commits in order", async () => {
+    const path = join(tempDir(), "events.db");
+    const first = EventLog.open(path);
+    await first.append(RequestReceived, received("a"));
+    await first.append(RequestReceived, received("b"));
+    first.close();
+    const log = openLog(path);
+    const seen: number[] = [];
+    log.subscribe((e) => seen.push(e.seq));
+    await log.append(RequestReceived, received("c"));
+    expect(seen).toEqual([3]);
+    expect(log.forRequest("c").map((e) => e.seq)).toEqual([3]);
+    expect([...log.all(1)].map((e) => e.seq)).toEqual([1, 2, 3]);
+  });
+
+  test("events are stored as JSON objects, and every stored event validates", async () => {
+    const path = join(tempDir(), "events.db");
+    const log = openLog(path);
+    await log.append(RequestReceived, received("json"));
+    const raw = new Database(path, { readonly: true }).query("select data from events").get() as { data: string };
+    expect(JSON.parse(raw.data)).toEqual(received("json"));
+    expect(log.read().every(EventLog.validate)).toBe(true);
+    expect(log.integrityCheck()).toBe("ok");
+  });
+
+  test("a closed log refuses appends", async () => {
+    const log = EventLog.open(join(tempDir(), "events.db"));
+    log.close();
+    await expect(log.append(RequestReceived, received("late"))).rejects.toThrow(/closed/);
+  });
+});
