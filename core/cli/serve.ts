@@ -70,6 +70,9 @@ export function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
+/** How long a SIGTERM waits for in-flight requests before closing what is left. */
+const DRAIN_MS = 30_000;
+
 export interface Running {
   gw: Gateway;
   url: string;
@@ -112,7 +115,14 @@ export async function startServer(flags: ServeFlags, builtins: Plugin[], options
       gw.accepting = false;
       watcher?.close();
       // Let in-flight requests finish (their terminal events commit), then close the log.
-      await Promise.race([server.stop(false), Bun.sleep(30_000).then(() => server.stop(true))]);
+      let force: Timer | undefined;
+      await Promise.race([
+        server.stop(false),
+        new Promise<void>((resolve) => {
+          force = setTimeout(() => void server.stop(true).then(resolve), DRAIN_MS);
+        }),
+      ]);
+      clearTimeout(force);
       await gw.log.append(ServerStopped, { reason }).catch(() => {});
       shutdown(gw);
       logger.flush();

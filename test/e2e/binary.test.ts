@@ -104,31 +104,9 @@ describe("the compiled binary", () => {
   });
 
   it("serves a chat completion through a real upstream", { timeout: 30_000 }, async () => {
-    const port = freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const proc = Bun.spawn([binary, "serve", "--port", String(port), "--data", "data", "--config", "sluice.yaml"], {
-      cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe",
-    });
-    live.add(proc);
-    const output = Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]).then(([o, e]) => o + e);
+    const server = await startBinary();
     try {
-      let health: number | undefined;
-      for (const deadline = Date.now() + 15_000; Date.now() < deadline && proc.exitCode === null;) {
-        try {
-          const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
-          await res.arrayBuffer();
-          health = res.status;
-          break;
-        } catch {
-          await Bun.sleep(25);
-        }
-      }
-      if (health !== 200) {
-        proc.kill("SIGKILL");
-        throw new Error(`the binary did not become healthy (health ${health}, exit ${proc.exitCode}):\n${await output}`);
-      }
-
-      const res = await fetch(`${url}/v1/chat/completions`, {
+      const res = await fetch(`${server.url}/v1/chat/completions`, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ model: "fake-model", messages: [{ role: "user", content: "hello from the binary" }] }),
@@ -143,16 +121,64 @@ describe("the compiled binary", () => {
       expect(fake.seen.at(-1)?.path).toBe("/v1/chat/completions");
       // The data dir is relative to where the binary runs.
       expect(existsSync(join(cwd, "data", "events.db"))).toBe(true);
-
-      // A clean stop: SIGTERM drains and exits 0.
-      proc.kill("SIGTERM");
-      const code = await Promise.race([proc.exited, Bun.sleep(10_000).then(() => "timeout" as const)]);
-      expect(code).toBe(0);
-      expect(await output).not.toMatch(/^\s+at\s/m);
     } finally {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
-      await proc.exited;
-      live.delete(proc);
+      await stop(server);
+    }
+    expect(await server.output).not.toMatch(/^\s+at\s/m);
+  });
+
+  // KNOWN BUG (core/cli/serve.ts): on SIGTERM the gateway drains and commits server.stopped
+  // within milliseconds, but the process lives on for 30 s: the losing `Bun.sleep(30_000)` of
+  // the drain race keeps the event loop alive, and sluice.ts does not exit on code 0.
+  // Remove `.fails` once fixed.
+  it("exits 0 promptly on SIGTERM", { timeout: 15_000 }, async () => {
+    const server = await startBinary();
+    try {
+      server.proc.kill("SIGTERM");
+      const code = await Promise.race([server.proc.exited, Bun.sleep(3_000).then(() => "still running after 3 s")]);
+      expect(code).toBe(0);
+    } finally {
+      await stop(server);
     }
   });
 });
+
+interface Server {
+  proc: Subprocess<"ignore", "pipe", "pipe">;
+  url: string;
+  output: Promise<string>;
+}
+
+/** `sluice serve` from the binary, in the temp cwd with relative --config and --data; healthy. */
+async function startBinary(): Promise<Server> {
+  const port = freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const proc = Bun.spawn([binary, "serve", "--port", String(port), "--data", "data", "--config", "sluice.yaml"], {
+    cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe",
+  });
+  live.add(proc);
+  const output = Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]).then(([o, e]) => o + e);
+  const server = { proc, url, output };
+  let health: number | undefined;
+  for (const deadline = Date.now() + 15_000; Date.now() < deadline && proc.exitCode === null;) {
+    try {
+      const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
+      await res.arrayBuffer();
+      health = res.status;
+      break;
+    } catch {
+      await Bun.sleep(25);
+    }
+  }
+  if (health !== 200) {
+    await stop(server);
+    throw new Error(`the binary did not become healthy (health ${health}, exit ${proc.exitCode}):\n${await output}`);
+  }
+  return server;
+}
+
+async function stop(server: Server): Promise<void> {
+  if (server.proc.exitCode === null && server.proc.signalCode === null) server.proc.kill("SIGKILL");
+  await server.proc.exited;
+  live.delete(server.proc);
+}
