@@ -28,3 +28,5 @@ const server = Bun.serve({
 });
 
 console.log(`PORT ${server.port}`);
+
+export {}; // a module: its top-level names are its own

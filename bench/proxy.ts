@@ -11,7 +11,10 @@
 //
 // Knobs (env): BENCH_SECONDS (measured seconds per scenario, default 4), BENCH_WARMUP (default 1),
 // BENCH_INFO=0 to skip the run with info logging, BENCH_PROFILE=DIR to write a CPU profile of
-// the (silent-logging) gateway to DIR (markdown + .cpuprofile), BENCH_ONLY=nonstream,stream,latency.
+// the (silent-logging) gateway to DIR (markdown + .cpuprofile), BENCH_ONLY=nonstream,stream,latency,
+// BENCH_SLUICE_ARGS="--preload FILE" (extra bun flags for the gateway, e.g. to stub a part out),
+// BENCH_APPEND=0 to skip the raw EventLog runs, BENCH_STREAM_GAP=immediate for an upstream that
+// yields between stream chunks (see bench/upstream-server.ts).
 
 import { Database } from "bun:sqlite";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -26,6 +29,7 @@ const BUN = process.execPath;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 1);
 const CHUNKS = 50;
+const STREAM_GAP = process.env.BENCH_STREAM_GAP === "immediate" ? "immediate" : "none";
 const ONLY = new Set((process.env.BENCH_ONLY ?? "latency,nonstream,stream").split(","));
 
 const TARGETS = {
@@ -94,8 +98,8 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function waitHealthy(url: string, what: string, stderrFile?: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+async function waitHealthy(url: string, what: string, stderrFile?: string, proc?: Subprocess): Promise<void> {
+  for (let i = 0; i < 200 && proc?.exitCode == null; i++) {
     try {
       const response = await fetch(`${url}/health`);
       if (response.ok) {
@@ -139,9 +143,10 @@ providers:
 `);
   const stderrFile = join(dir, "stderr.txt");
   const profile = options.profileDir
-    ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${options.profileDir}`, `--cpu-prof-name=sluice-${name}.cpuprofile`]
+    ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${options.profileDir}`, `--cpu-prof-name=sluice-${name}`]
     : [];
-  const proc = Bun.spawn([BUN, ...profile, "sluice.ts", "serve", "--config", configPath, "--port", String(port), "--data", dataDir], {
+  const extra = (process.env.BENCH_SLUICE_ARGS ?? "").split(/\s+/).filter(Boolean);
+  const proc = Bun.spawn([BUN, ...profile, ...extra, "sluice.ts", "serve", "--config", configPath, "--port", String(port), "--data", dataDir], {
     cwd: ROOT,
     stdin: "ignore",
     stdout: "ignore", // /dev/null: the info-logging run writes its lines there
@@ -149,14 +154,17 @@ providers:
   });
   children.add(proc);
   const url = `http://127.0.0.1:${port}`;
-  await waitHealthy(url, `sluice (${name})`, stderrFile);
+  await waitHealthy(url, `sluice (${name})`, stderrFile, proc);
   return { proc, url, dataDir, dbPath: join(dataDir, "events.db") };
 }
 
-/** SIGTERM (graceful: lets a CPU profile be written), then SIGKILL if it lingers. */
-async function stopProc(proc: Subprocess): Promise<void> {
+/**
+ * SIGTERM, then SIGKILL if it lingers. A profiled gateway gets 35 s to exit on its own, so the
+ * profile is written: `sluice serve` keeps its 30 s drain timer alive after a clean stop.
+ */
+async function stopProc(proc: Subprocess, graceMs = 2000): Promise<void> {
   proc.kill("SIGTERM");
-  const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(5000).then(() => false)]);
+  const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(graceMs).then(() => false)]);
   if (!exited) proc.kill("SIGKILL");
   children.delete(proc);
 }
@@ -263,13 +271,41 @@ interface Measured extends LoadResult {
   events_per_request?: number;
   /** Requests answered during the warm-up (not in the figures). */
   warmup_ok: number;
+  /** CPU time per answered request, µs, of each process in the path ("proxy" is minimal or Sluice). */
+  cpu_us_per_request: Record<string, number>;
+  /** Cores busy on average, per process. */
+  cpu_cores: Record<string, number>;
+}
+
+/** User + system CPU time of a process so far, ms (from /proc; 10 ms resolution). */
+function cpuMs(pid: number): number {
+  if (pid === process.pid) {
+    const usage = process.cpuUsage();
+    return (usage.user + usage.system) / 1000;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10; // clock ticks of 10 ms (CLK_TCK 100)
+  } catch {
+    return NaN;
+  }
 }
 
 /** Warm up, then measure; for Sluice, also count the events its log appended meanwhile. */
-async function scenario(url: string, stream: boolean, concurrency: number, dbPath?: string): Promise<Measured> {
+async function scenario(url: string, stream: boolean, concurrency: number, pids: Record<string, number>, dbPath?: string): Promise<Measured> {
   const warm = await runLoad(url, stream, concurrency, WARMUP, false);
   const before = dbPath ? dbCounts(dbPath) : undefined;
-  const result: Measured = { ...(await runLoad(url, stream, concurrency, SECONDS)), warmup_ok: warm.ok };
+  const cpuBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuMs(pid)]));
+  const load = await runLoad(url, stream, concurrency, SECONDS);
+  const cpu_us_per_request: Record<string, number> = {};
+  const cpu_cores: Record<string, number> = {};
+  for (const [name, pid] of Object.entries(pids)) {
+    const used = cpuMs(pid) - cpuBefore[name]!;
+    cpu_us_per_request[name] = load.ok ? (used * 1000) / load.ok : NaN;
+    cpu_cores[name] = used / 1000 / load.seconds;
+  }
+  const result: Measured = { ...load, warmup_ok: warm.ok, cpu_us_per_request, cpu_cores };
   if (dbPath && before) {
     const after = dbCounts(dbPath);
     result.events = after.seq - before.seq;
@@ -342,9 +378,12 @@ function table(headers: string[], rows: string[][]): string {
 }
 
 function loadRow(name: string, r: Measured | undefined, base?: Measured): string[] {
-  if (!r) return [name, "-", "-", "-", "-", "-", "-", "-"];
+  if (!r) return [name, "-", "-", "-", "-", "-", "-", "-", "-", "-"];
+  const cpu = r.cpu_us_per_request;
   return [
     name, fmt(r.rps), base ? `${fmt(r.rps / base.rps, 2)}x` : "", ms(r.p50_ms), ms(r.p99_ms), fmt(r.ok), fmt(r.errors),
+    cpu.proxy !== undefined ? `${fmt(cpu.proxy)} (${fmt(r.cpu_cores.proxy, 2)})` : "",
+    `${fmt(cpu.upstream)} / ${fmt(cpu.bench)}`,
     r.events_per_s !== undefined ? `${fmt(r.events_per_s)} (${fmt(r.events_per_request, 2)}/req)` : "",
   ];
 }
@@ -356,9 +395,9 @@ async function main(): Promise<void> {
   const startedAt = new Date();
   const t0 = performance.now();
   console.log(`Sluice proxy benchmark — bun ${Bun.version}, ${navigator.hardwareConcurrency} cores, ${SECONDS}s per scenario after ${WARMUP}s warm-up`);
-  console.log(`upstream: fake OpenAI in its own process; streaming responses carry ${CHUNKS} content chunks\n`);
+  console.log(`upstream: fake OpenAI in its own process; streaming responses carry ${CHUNKS} content chunks (gap between chunks: ${STREAM_GAP})\n`);
 
-  const upstream = await spawnWithPort(["bench/upstream-server.ts", "0", String(CHUNKS)], "upstream");
+  const upstream = await spawnWithPort(["bench/upstream-server.ts", "0", String(CHUNKS), STREAM_GAP], "upstream");
   const direct = `http://127.0.0.1:${upstream.port}`;
   const minimal = await spawnWithPort(["bench/minimal-proxy.ts", "0", direct], "minimal proxy");
   const minimalUrl = `http://127.0.0.1:${minimal.port}`;
@@ -387,7 +426,9 @@ async function main(): Promise<void> {
     if (!ONLY.has(key)) continue;
     for (const [name, url] of paths) {
       process.stdout.write(`  running ${key.padEnd(9)} c=${String(concurrency).padEnd(2)} ${name.padEnd(8)}… `);
-      const r = await scenario(url, stream, concurrency, name === "sluice" ? sluice.dbPath : undefined);
+      const proxyPid = name === "sluice" ? sluice.proc.pid : name === "minimal" ? minimal.proc.pid : undefined;
+      const pids = { bench: process.pid, upstream: upstream.proc.pid, ...(proxyPid ? { proxy: proxyPid } : {}) };
+      const r = await scenario(url, stream, concurrency, pids, name === "sluice" ? sluice.dbPath : undefined);
       results[key]![name] = r;
       console.log(`${fmt(r.rps)} req/s, p50 ${ms(r.p50_ms)} ms${r.errors ? `, ${r.errors} errors (${r.firstError})` : ""}`);
     }
@@ -397,7 +438,8 @@ async function main(): Promise<void> {
   await Bun.sleep(50);
   const sentToSluice = 2 + [...Object.values(results)].reduce((sum, byPath) => sum + (byPath.sluice ? byPath.sluice.ok + byPath.sluice.warmup_ok : 0), 0);
   const finalCounts = dbCounts(sluice.dbPath);
-  await stopProc(sluice.proc);
+  if (profileDir) console.log(`  waiting for the profiled gateway to exit (up to 35 s) so its profile is written…`);
+  await stopProc(sluice.proc, profileDir ? 35_000 : 2000);
 
   // A second gateway with info logging (one JSON line per request, to /dev/null).
   const info: Record<string, Measured> = {};
@@ -406,7 +448,7 @@ async function main(): Promise<void> {
     for (const [key, stream, concurrency] of plan.slice(1)) {
       if (!ONLY.has(key)) continue;
       process.stdout.write(`  running ${key.padEnd(9)} c=${String(concurrency).padEnd(2)} sluice (log level info)… `);
-      info[key] = await scenario(sluice.url, stream, concurrency, sluice.dbPath);
+      info[key] = await scenario(sluice.url, stream, concurrency, { bench: process.pid, upstream: upstream.proc.pid, proxy: sluice.proc.pid }, sluice.dbPath);
       console.log(`${fmt(info[key]!.rps)} req/s`);
     }
     await stopProc(sluice.proc);
@@ -416,7 +458,7 @@ async function main(): Promise<void> {
 
   // Raw EventLog throughput, with the servers gone.
   const appends: AppendResult[] = [];
-  for (const durability of ["normal", "full"] as const) {
+  for (const durability of process.env.BENCH_APPEND === "0" ? [] : ["normal", "full"] as const) {
     for (const appenders of [1, 32]) {
       process.stdout.write(`  running EventLog.append durability=${durability} appenders=${appenders}… `);
       const r = await appendBench(durability, appenders, 1.5);
@@ -434,7 +476,7 @@ async function main(): Promise<void> {
   const nsRatio = ns.sluice && ns.minimal ? ns.sluice.rps / ns.minimal.rps : NaN;
   const stRatio = st.sluice && st.minimal ? st.sluice.rps / st.minimal.rps : NaN;
 
-  const headers = ["path", "req/s", "vs minimal", "p50 ms", "p99 ms", "requests", "errors", "events/s appended"];
+  const headers = ["path", "req/s", "vs minimal", "p50 ms", "p99 ms", "requests", "errors", "proxy CPU µs/req (cores)", "upstream / client µs/req", "events/s appended"];
   const section = (title: string, byPath: Record<string, Measured>) => {
     console.log(`\n${title}`);
     console.log(table(headers, [
@@ -449,6 +491,9 @@ async function main(): Promise<void> {
   if (ONLY.has("latency")) section("Latency, non-streaming, concurrency 1", lat);
   if (ONLY.has("nonstream")) section("Throughput, non-streaming, 32 concurrent connections", ns);
   if (ONLY.has("stream")) section(`Throughput, streaming (${CHUNKS} chunks), 8 concurrent connections`, st);
+
+  console.log("\nCPU columns: CPU time of that process per answered request; (cores) = its average busy cores.");
+  console.log(`The machine has ${navigator.hardwareConcurrency} cores shared by client, upstream and proxy.`);
 
   console.log("\nAdded latency at concurrency 1 (p50 over direct)");
   console.log(`  minimal proxy  ${ms(minimalAddedP50)} ms`);
@@ -481,6 +526,7 @@ async function main(): Promise<void> {
     seconds_per_scenario: SECONDS,
     warmup_seconds: WARMUP,
     stream_chunks: CHUNKS,
+    stream_gap: STREAM_GAP,
     latency_c1: lat,
     nonstream_c32: ns,
     stream_c8: st,

@@ -1,12 +1,15 @@
 // A lean fake OpenAI upstream for the benchmark, run as its own process:
-//   bun bench/upstream-server.ts [port] [chunks]
+//   bun bench/upstream-server.ts [port] [chunks] [gap]
 // POST /v1/chat/completions answers a fixed chat.completion, or, when the body says
 // `"stream": true`, an SSE stream of `chunks` content deltas (plus role, finish, optional usage
 // and [DONE]), each delta enqueued as its own chunk. GET /health answers "ok".
+// gap "none" (default): chunks are enqueued back to back, so Bun usually sends them in a few TCP
+// writes; "immediate": a setImmediate turn between chunks, so they leave in more, smaller writes.
 // Prints "PORT <n>" on stdout once listening.
 
 const port = Number(process.argv[2] ?? 0);
 const chunks = Math.max(1, Number(process.argv[3] ?? 50));
+const gap = process.argv[4] === "immediate" ? "immediate" : "none";
 const encoder = new TextEncoder();
 
 const created = 1_700_000_000;
@@ -34,7 +37,8 @@ function streamBody(withUsage: boolean): ReadableStream<Uint8Array> {
   const parts = withUsage ? [...streamParts, usagePart, donePart] : [...streamParts, donePart];
   let i = 0;
   return new ReadableStream<Uint8Array>({
-    pull(controller) {
+    async pull(controller) {
+      if (gap === "immediate" && i > 0) await new Promise((resolve) => setImmediate(resolve));
       controller.enqueue(parts[i++]!);
       if (i >= parts.length) controller.close();
     },
@@ -60,3 +64,5 @@ const server = Bun.serve({
 });
 
 console.log(`PORT ${server.port}`);
+
+export {}; // a module: its top-level names are its own

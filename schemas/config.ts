@@ -50,6 +50,8 @@ export const ConfigSchema = Type.Object({
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 2402 }),
     /** Largest request body accepted, bytes (413 above). */
     max_body_bytes: Type.Integer({ minimum: 1024, default: 32 * 1024 * 1024 }),
+    /** Seconds a client may stay silent while sending its request; lifted once the body is in. */
+    idle_timeout_s: Type.Integer({ minimum: 1, maximum: 255, default: 10 }),
   }, { additionalProperties: false, default: {} }),
   data_dir: Type.String({ default: "./.sluice", minLength: 1 }),
   /** normal: a process crash loses nothing committed; full: fsync every commit (power-loss safe). */

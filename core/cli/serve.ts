@@ -95,7 +95,18 @@ export async function startServer(flags: ServeFlags, builtins: Plugin[], options
   const gw = await boot({ config, source: resolved.source, digest: resolved.digest, builtins, logger });
   const app = createApp(gw);
   try {
-    app.listen({ hostname: host, port, maxRequestBodySize: config.server.max_body_bytes, idleTimeout: 0 });
+    // Bun's own body cap is a backstop: the pipeline answers an oversized body with a 413 in the
+    // client's dialect. The idle timeout cuts slow senders; a request lifts it once its body is in.
+    app.listen({
+      hostname: host,
+      port,
+      maxRequestBodySize: config.server.max_body_bytes * 2 + 65_536,
+      idleTimeout: config.server.idle_timeout_s,
+      // Elysia defaults these on: a second gateway could share the port unnoticed, and
+      // development mode answers errors with stack traces.
+      reusePort: false,
+      development: false,
+    });
   } catch (error) {
     shutdown(gw);
     const code = (error as NodeJS.ErrnoException).code;
@@ -108,6 +119,9 @@ export async function startServer(flags: ServeFlags, builtins: Plugin[], options
   if (resolved.source !== "defaults") watcher = watchConfig(gw, resolved.source, override);
   await gw.log.append(ServerStarted, { host, port: boundPort, version: VERSION, pid: process.pid, durability: config.durability });
   logger.info({ host, port: boundPort, config: resolved.source, data: config.data_dir, providers: config.providers.map((p) => p.id) }, "sluice listening");
+  if (config.providers.length === 0) {
+    logger.warn("no providers configured: set OPENAI_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY, or write a sluice.yaml");
+  }
 
   let stopping: Promise<void> | undefined;
   const stop = (reason = "stopped") => {

@@ -36,7 +36,13 @@ function usageData(usage: Usage | undefined) {
   };
 }
 
-export async function handleGeneration(gw: Gateway, codec: Codec, http: globalThis.Request, endpoint: string): Promise<globalThis.Response> {
+/**
+ * `bodyRead` is called once the body is in: the server's idle timeout guards reading it, and from
+ * then on the upstream limits (first byte, idle, total) govern how long the connection may wait.
+ */
+export async function handleGeneration(
+  gw: Gateway, codec: Codec, http: globalThis.Request, endpoint: string, bodyRead: () => void = () => {},
+): Promise<globalThis.Response> {
   const started = performance.now();
   const id = `req_${Bun.randomUUIDv7("hex").replaceAll("-", "")}`;
   const headers: Headers = { "x-sluice-request-id": id, "x-sluice-attempts": "0" };
@@ -53,12 +59,10 @@ export async function handleGeneration(gw: Gateway, codec: Codec, http: globalTh
 
   if (!gw.accepting) return errorResponse(codec, gatewayError("unavailable", "Sluice is shutting down or its event log is unavailable", { retryAfter: 1 }), headers);
 
-  let raw: string;
-  try {
-    raw = await http.text();
-  } catch {
-    return reject(gatewayError("invalid_request", "could not read the request body"));
-  }
+  const read = await readBody(http, gw.config.server.max_body_bytes);
+  if (typeof read !== "string") return reject(read);
+  bodyRead();
+  const raw = read;
   let body: unknown;
   try {
     body = JSON.parse(raw);
@@ -77,7 +81,10 @@ export async function handleGeneration(gw: Gateway, codec: Codec, http: globalTh
 
   const targets = resolveTargets(gw.config, publicModel);
   if (targets.length === 0) {
-    return reject(gatewayError("model_not_found", `model "${publicModel.slice(0, 200)}" is not served here; GET /v1/models lists the models`, { code: "model_not_found", param: "model" }), publicModel, decoded.stream);
+    const hint = gw.config.providers.length === 0
+      ? "no providers are configured: set OPENAI_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY, or write a sluice.yaml"
+      : "GET /v1/models lists the models";
+    return reject(gatewayError("model_not_found", `model "${publicModel.slice(0, 200)}" is not served here; ${hint}`, { code: "model_not_found", param: "model" }), publicModel, decoded.stream);
   }
 
   // The durability rule, part one: the request is on record before anything goes upstream.
@@ -228,6 +235,32 @@ async function respond(
     status: 200,
     headers: { ...headers, "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" },
   });
+}
+
+/** The body as text, refusing one larger than `max` bytes before reading it all. */
+async function readBody(http: globalThis.Request, max: number): Promise<string | GatewayError> {
+  const tooLarge = () => gatewayError("payload_too_large", `request body is larger than ${max} bytes`, { code: "request_too_large" });
+  const declared = Number(http.headers.get("content-length") ?? "");
+  if (Number.isFinite(declared) && declared > max) return tooLarge();
+  if (!http.body) return "";
+  const reader = http.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > max) {
+        await reader.cancel().catch(() => {});
+        return tooLarge();
+      }
+      chunks.push(value);
+    }
+  } catch {
+    return gatewayError("invalid_request", "could not read the request body");
+  }
+  return new TextDecoder().decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
 }
 
 export function errorResponse(codec: Codec, error: GatewayError, headers: Headers = {}): globalThis.Response {

@@ -216,6 +216,7 @@ function verifyLog(acked: string[], previousLastSeq: number): Verified {
     // Rule part two: every answer a client received in full has its terminal event.
     const lost = acked.filter((id) => !log.forRequest(id).some((e) => TERMINAL.has(e.type)));
     const notCompleted = acked.filter((id) => !log.forRequest(id).some((e) => e.type === "request.completed"));
+    if (lost.length > 0) console.log(`LOST ${lost.length} acknowledged request(s) with no terminal event: ${lost.join(", ")}`);
     expect(lost).toEqual([]);
     expect(notCompleted).toEqual([]);
 

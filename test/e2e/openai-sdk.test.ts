@@ -184,3 +184,36 @@ describe("errors in OpenAI's shape", () => {
     expect(last.type).toBe("request.failed");
   });
 });
+
+describe("limits", () => {
+  test("a body over server.max_body_bytes → 413 in OpenAI's shape, and nothing reaches the upstream", async () => {
+    const small = await startGateway(`server: { max_body_bytes: 4096 }\n${oneProvider(upstream.url)}`);
+    upstream.reset();
+    try {
+      const big = JSON.stringify({ model: "fake-model", messages: [{ role: "user", content: "a".repeat(5000) }] });
+      const response = await fetch(`${small.url}/v1/chat/completions`, { method: "POST", body: big });
+      expect(response.status).toBe(413);
+      expect(await response.json()).toMatchObject({ error: { type: "invalid_request_error", code: "request_too_large" } });
+      const fits = JSON.stringify({ model: "fake-model", messages: [{ role: "user", content: "a".repeat(3000) }] });
+      expect((await fetch(`${small.url}/v1/chat/completions`, { method: "POST", body: fits })).status).toBe(200);
+      expect(upstream.seen.length).toBe(1);
+    } finally {
+      await small.close();
+    }
+  });
+
+  test("a slow upstream is not cut by the server's client idle timeout", async () => {
+    const strict = await startGateway(`server: { idle_timeout_s: 1 }\n${oneProvider(upstream.url)}`);
+    upstream.behave(async () => {
+      await Bun.sleep(3000);
+      return Response.json({ id: "x", object: "chat.completion", created: 1, model: "fake-model", choices: [{ index: 0, message: { role: "assistant", content: "patient" }, finish_reason: "stop" }] });
+    });
+    try {
+      const slow = new OpenAI({ baseURL: `${strict.url}/v1`, apiKey: "x", maxRetries: 0 });
+      const answer = await slow.chat.completions.create({ model: "fake-model", messages: [{ role: "user", content: "wait" }] });
+      expect(answer.choices[0]!.message.content).toBe("patient");
+    } finally {
+      await strict.close();
+    }
+  }, 20_000);
+});
