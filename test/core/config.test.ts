@@ -26,7 +26,7 @@ routes:
 `, "sluice.yaml", { KEY: "sk-from-env" });
     expect(result.ok).toBe(true);
     if (!result.ok) return;
-    expect(result.config.server).toEqual({ host: "127.0.0.1", port: 9000, max_body_bytes: 32 * 1024 * 1024 });
+    expect(result.config.server).toEqual({ host: "127.0.0.1", port: 9000, max_body_bytes: 32 * 1024 * 1024, idle_timeout_s: 10 });
     expect(result.config.providers[0]).toMatchObject({ base_url: "http://127.0.0.1:8080/v1", api_key: "sk-from-env", headers: {}, stream_usage: true });
     expect(result.config.timeouts).toEqual({ first_byte_ms: 60_000, idle_ms: 120_000, total_ms: 600_000 });
     expect(result.config.data_dir).toBe("./.sluice");
@@ -45,7 +45,7 @@ routes:
   });
 
   test("unknown keys and missing required keys are named", () => {
-    expect(error("server:\n  hots: x\n")).toBe("sluice.yaml:2: server.hots: unknown key (known: host, port, max_body_bytes)");
+    expect(error("server:\n  hots: x\n")).toBe("sluice.yaml:2: server.hots: unknown key (known: host, port, max_body_bytes, idle_timeout_s)");
     expect(error("providers:\n  - kind: openai\n")).toBe("sluice.yaml:2: providers[0].id: is required");
   });
 
@@ -68,7 +68,7 @@ routes:
 
   test("embedded defaults: loopback, and a provider per API key in the environment", () => {
     const none = defaultConfig({}, new Set(["openai"]));
-    expect(none.ok && none.config.server).toEqual({ host: "127.0.0.1", port: 2402, max_body_bytes: 32 * 1024 * 1024 });
+    expect(none.ok && none.config.server).toEqual({ host: "127.0.0.1", port: 2402, max_body_bytes: 32 * 1024 * 1024, idle_timeout_s: 10 });
     expect(none.ok && none.config.providers).toEqual([]);
     const some = defaultConfig({ OPENAI_API_KEY: "sk-o", ANTHROPIC_API_KEY: "sk-a", GEMINI_API_KEY: "g" }, new Set(["openai"]));
     if (!some.ok) throw new Error("defaults failed");
