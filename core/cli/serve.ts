@@ -152,13 +152,20 @@ export async function serveCommand(args: string[], builtins: Plugin[]): Promise<
     console.log(SERVE_HELP);
     return 0;
   }
+  // Listen for signals before the port opens: a SIGTERM that arrives while starting still drains.
+  let signalled: string | undefined;
+  let wake: (() => void) | undefined;
+  const onSignal = (signal: string) => {
+    signalled ??= signal;
+    wake?.();
+  };
+  process.once("SIGTERM", () => onSignal("SIGTERM"));
+  process.once("SIGINT", () => onSignal("SIGINT"));
   const running = await startServer(flags, builtins);
   await new Promise<void>((resolve) => {
-    const onSignal = (signal: string) => {
-      void running.stop(signal).then(resolve);
-    };
-    process.once("SIGTERM", () => onSignal("SIGTERM"));
-    process.once("SIGINT", () => onSignal("SIGINT"));
+    wake = resolve;
+    if (signalled) resolve();
   });
+  await running.stop(signalled);
   return 0;
 }
