@@ -72,7 +72,7 @@ export async function boot(options: BootOptions): Promise<Gateway> {
     accepting: true,
     secrets: secretsOf(config),
   };
-  await log.append(ConfigApplied, {
+  await log.commit(ConfigApplied, {
     source: options.source, digest: options.digest, reason: "start",
     providers: config.providers.map((p) => p.id), routes: config.routes.map((r) => r.name),
   });

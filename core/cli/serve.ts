@@ -117,7 +117,7 @@ export async function startServer(flags: ServeFlags, builtins: Plugin[], options
   const boundPort = server.port ?? port;
   let watcher: FSWatcher | undefined;
   if (resolved.source !== "defaults") watcher = watchConfig(gw, resolved.source, override);
-  await gw.log.append(ServerStarted, { host, port: boundPort, version: VERSION, pid: process.pid, durability: config.durability });
+  await gw.log.commit(ServerStarted, { host, port: boundPort, version: VERSION, pid: process.pid, durability: config.durability });
   logger.info({ host, port: boundPort, config: resolved.source, data: config.data_dir, providers: config.providers.map((p) => p.id) }, "sluice listening");
   if (config.providers.length === 0) {
     logger.warn("no providers configured: set OPENAI_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY, or write a sluice.yaml");
@@ -137,7 +137,7 @@ export async function startServer(flags: ServeFlags, builtins: Plugin[], options
         }),
       ]);
       clearTimeout(force);
-      await gw.log.append(ServerStopped, { reason }).catch(() => {});
+      await gw.log.commit(ServerStopped, { reason }).catch(() => {});
       shutdown(gw);
       logger.flush();
     })();

@@ -51,7 +51,7 @@ export async function handleGeneration(
   const reject = async (error: GatewayError, model = "", stream = false): Promise<globalThis.Response> => {
     await Promise.all([
       gw.log.append(RequestReceived, { request: id, dialect: codec.id, endpoint, model, stream, candidates: [] }),
-      gw.log.append(RequestFailed, { request: id, status: statusOf(error), reason: error.kind, message: error.message, attempts: 0, total_ms: elapsed() }),
+      gw.log.commit(RequestFailed, { request: id, status: statusOf(error), reason: error.kind, message: error.message, attempts: 0, total_ms: elapsed() }),
     ]).catch(() => {});
     logLine(gw, { request: id, model, status: statusOf(error), reason: error.kind, ms: elapsed() });
     return errorResponse(codec, error, headers);
@@ -89,7 +89,7 @@ export async function handleGeneration(
 
   // The durability rule, part one: the request is on record before anything goes upstream.
   try {
-    await gw.log.append(RequestReceived, {
+    await gw.log.commit(RequestReceived, {
       request: id, dialect: codec.id, endpoint, model: publicModel, stream: decoded.stream,
       candidates: targets.map((t) => t.id), ...(auth.caller ? { caller: auth.caller } : {}),
     });
@@ -100,7 +100,7 @@ export async function handleGeneration(
   const plugged = await runRequestPlugins(gw, decoded, { request: id, model: publicModel });
   if ("error" in plugged) {
     const error = plugged.error;
-    await gw.log.append(RequestFailed, { request: id, status: statusOf(error), reason: error.kind, message: error.message, attempts: 0, total_ms: elapsed() }).catch(() => {});
+    await gw.log.commit(RequestFailed, { request: id, status: statusOf(error), reason: error.kind, message: error.message, attempts: 0, total_ms: elapsed() }).catch(() => {});
     return errorResponse(codec, error, headers);
   }
   const { request: ir, modified } = plugged;
@@ -135,7 +135,7 @@ export async function handleGeneration(
     }
     const error = outcome.error;
     if (error.kind === "cancelled") {
-      await gw.log.append(RequestCancelled, { request: id, status: 499, attempts: n, total_ms: elapsed(), streamed_chars: 0 }).catch(() => {});
+      await gw.log.commit(RequestCancelled, { request: id, status: 499, attempts: n, total_ms: elapsed(), streamed_chars: 0 }).catch(() => {});
       logLine(gw, { request: id, model: publicModel, status: 499, reason: "cancelled", attempts: n, ms: elapsed() });
       return errorResponse(codec, error, headers);
     }
@@ -152,7 +152,7 @@ export async function handleGeneration(
   const error = last!.error;
   headers["x-sluice-provider"] = last!.target.provider.id;
   headers["x-sluice-model"] = last!.target.model;
-  await gw.log.append(RequestFailed, {
+  await gw.log.commit(RequestFailed, {
     request: id, status: statusOf(error), reason: error.kind, message: error.message,
     attempts: Number(headers["x-sluice-attempts"]), total_ms: elapsed(),
   }).catch(() => {});
@@ -175,7 +175,7 @@ async function respond(
     const text = source.kind === "raw-json" ? source.text : JSON.stringify(codec.encodeResponse(response, publicModel));
     const ms = elapsed();
     // The durability rule, part two: the terminal event commits before the answer is sent.
-    await gw.log.append(RequestCompleted, {
+    await gw.log.commit(RequestCompleted, {
       ...base, status: 200, stream: false, ttfb_ms: ms, total_ms: ms, finish_reason: response.finishReason, ...usageData(response.usage),
     }).catch(() => {});
     logLine(gw, { request: id, model: publicModel, target: target.id, status: 200, attempts, ms, tokens: response.usage });
@@ -194,7 +194,7 @@ async function respond(
     signal.dispose();
     const response = collector.response();
     if (isGatewayError(response)) {
-      await gw.log.append(RequestFailed, { request: id, status: statusOf(response), reason: response.kind, message: response.message, attempts, total_ms: elapsed() }).catch(() => {});
+      await gw.log.commit(RequestFailed, { request: id, status: statusOf(response), reason: response.kind, message: response.message, attempts, total_ms: elapsed() }).catch(() => {});
       return errorResponse(codec, response, headers);
     }
     return respond(ctx, { kind: "ir", response }, signal, served, headers, started, publicModel);
@@ -218,16 +218,16 @@ async function respond(
       logLine(gw, { request: id, model: publicModel, target: target.id, status: outcome.kind === "completed" ? 200 : outcome.kind === "cancelled" ? 499 : statusOf(outcome.error), attempts, ms: total, stream: true, tokens: outcome.tally.usage });
       switch (outcome.kind) {
         case "completed":
-          return gw.log.append(RequestCompleted, {
+          return gw.log.commit(RequestCompleted, {
             ...base, status: 200, stream: true, ttfb_ms: ttfb || total, total_ms: total,
             ...(outcome.tally.finishReason ? { finish_reason: outcome.tally.finishReason } : {}), ...usage,
           });
         case "failed":
-          return gw.log.append(RequestFailed, {
+          return gw.log.commit(RequestFailed, {
             ...base, status: statusOf(outcome.error), reason: outcome.error.kind, message: outcome.error.message, total_ms: total, ...usage,
           });
         case "cancelled":
-          return gw.log.append(RequestCancelled, { ...base, status: 499, total_ms: total, streamed_chars: outcome.tally.chars, ...usage });
+          return gw.log.commit(RequestCancelled, { ...base, status: 499, total_ms: total, streamed_chars: outcome.tally.chars, ...usage });
       }
     },
   });
@@ -240,9 +240,18 @@ async function respond(
 /** The body as text, refusing one larger than `max` bytes before reading it all. */
 async function readBody(http: globalThis.Request, max: number): Promise<string | GatewayError> {
   const tooLarge = () => gatewayError("payload_too_large", `request body is larger than ${max} bytes`, { code: "request_too_large" });
-  const declared = Number(http.headers.get("content-length") ?? "");
-  if (Number.isFinite(declared) && declared > max) return tooLarge();
+  const length = http.headers.get("content-length");
+  const declared = length === null ? NaN : Number(length);
+  if (declared > max) return tooLarge();
   if (!http.body) return "";
+  if (declared >= 0) {
+    // The size is known and within the cap (Bun holds the body to it): the fast path.
+    try {
+      return await http.text();
+    } catch {
+      return gatewayError("invalid_request", "could not read the request body");
+    }
+  }
   const reader = http.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;

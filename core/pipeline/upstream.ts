@@ -146,6 +146,8 @@ function parseRetryAfter(value: string | null): number | undefined {
 /** Read at most `max` bytes of a body as text, then stop reading. */
 export async function readCapped(response: globalThis.Response, max: number): Promise<string> {
   if (!response.body) return "";
+  const length = response.headers.get("content-length");
+  if (length !== null && Number(length) <= max && !response.headers.has("content-encoding")) return response.text();
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let text = "";
