@@ -13,7 +13,7 @@ export const events = sqliteTable("events", {
   id: text("id").notNull(),
   type: text("type").notNull(),
   at: integer("at").notNull(),
-  /** The request id, when the event belongs to a request: indexed for timelines. */
+  /** The request id, when the event belongs to a request (for timelines). */
   request: text("request"),
   data: text("data", { mode: "json" }).notNull(),
 });
@@ -105,7 +105,8 @@ export class EventLog {
         request TEXT,
         data TEXT NOT NULL
       )`);
-      sqlite.run("CREATE INDEX IF NOT EXISTS events_request ON events(request) WHERE request IS NOT NULL");
+      // No index on `request`: it costs ~40% more per append (measured in bench). Timelines scan,
+      // and a request index can be built later (CREATE INDEX) by whatever needs fast lookups.
     }
     return new EventLog(sqlite, path, durability, options.readonly === true);
   }

@@ -56,6 +56,12 @@ export interface Codec {
   /** The client's raw body for an upstream of the same dialect: model renamed, usage requested. */
   passthroughRequest(raw: string, model: string, options: { stream: boolean; clientAskedUsage: boolean; wantUsage: boolean }): PassthroughBody;
   streamDecoder(): StreamDecoder;
+  /**
+   * Whether an SSE event's data may carry a finish, usage or an error. The same-dialect path
+   * forwards every event's bytes but decodes only these (the tally it needs), which keeps a
+   * long stream cheap. Leave it out to decode every event.
+   */
+  streamSignificant?(data: string): boolean;
   streamEncoder(options: StreamEncoderOptions): StreamEncoder;
   /** Gateway error → this dialect's error body. */
   encodeError(error: GatewayError): Record<string, unknown>;

@@ -227,7 +227,7 @@ async function respond(
             ...base, status: statusOf(outcome.error), reason: outcome.error.kind, message: outcome.error.message, total_ms: total, ...usage,
           });
         case "cancelled":
-          return gw.log.commit(RequestCancelled, { ...base, status: 499, total_ms: total, streamed_chars: outcome.tally.chars, ...usage });
+          return gw.log.commit(RequestCancelled, { ...base, status: 499, total_ms: total, streamed_chars: outcome.sent, ...usage });
       }
     },
   });

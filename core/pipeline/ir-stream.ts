@@ -42,8 +42,6 @@ export class ResponseCollector {
   finishReason: FinishReason | undefined;
   usage: Usage | undefined;
   error: GatewayError | undefined;
-  /** Characters of output seen so far (text, reasoning, tool arguments). */
-  chars = 0;
 
   add(event: StreamEvent): void {
     switch (event.type) {
@@ -54,11 +52,9 @@ export class ResponseCollector {
         break;
       case "text-delta":
         this.text += event.text;
-        this.chars += event.text.length;
         break;
       case "reasoning-delta":
         this.reasoning += event.text;
-        this.chars += event.text.length;
         if (event.signature) this.signature = event.signature;
         break;
       case "tool-call-start":
@@ -67,7 +63,6 @@ export class ResponseCollector {
       case "tool-call-delta": {
         const tool = this.tools.get(event.index);
         if (tool) tool.arguments += event.argumentsDelta;
-        this.chars += event.argumentsDelta.length;
         break;
       }
       case "finish":

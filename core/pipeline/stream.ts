@@ -1,4 +1,4 @@
-import type { Codec, StreamDecoder } from "../dialects/codec.ts";
+import type { Codec, SseEvent, StreamDecoder } from "../dialects/codec.ts";
 import { SseFieldParser, SseFramer } from "../dialects/sse.ts";
 import { gatewayError, type GatewayError } from "../errors.ts";
 import type { StreamEvent } from "../ir.ts";
@@ -27,10 +27,11 @@ export interface StreamSource {
   close(): void;
 }
 
+/** `sent`: characters of the response body already sent to the client. */
 export type StreamOutcome =
-  | { kind: "completed"; tally: ResponseCollector }
-  | { kind: "failed"; tally: ResponseCollector; error: GatewayError }
-  | { kind: "cancelled"; tally: ResponseCollector };
+  | { kind: "completed"; tally: ResponseCollector; sent: number }
+  | { kind: "failed"; tally: ResponseCollector; sent: number; error: GatewayError }
+  | { kind: "cancelled"; tally: ResponseCollector; sent: number };
 
 export interface PumpHooks {
   /** Called once, before the first byte is sent. */
@@ -43,15 +44,13 @@ const encoder = new TextEncoder();
 
 export function pump(source: StreamSource, client: Codec, hooks: PumpHooks): ReadableStream<Uint8Array> {
   const tally = new ResponseCollector();
-  let sentAny = false;
+  let sent = 0;
   let done = false;
 
   const send = (controller: ReadableStreamDefaultController<Uint8Array>, text: string) => {
     if (!text) return;
-    if (!sentAny) {
-      sentAny = true;
-      hooks.firstByte();
-    }
+    if (sent === 0) hooks.firstByte();
+    sent += text.length;
     controller.enqueue(encoder.encode(text));
   };
 
@@ -73,7 +72,7 @@ export function pump(source: StreamSource, client: Codec, hooks: PumpHooks): Rea
         } catch (error) {
           const failure = isError(error) ? error : gatewayError("upstream_error", "upstream stream broke off");
           if (failure.kind === "cancelled") return; // cancel() records it
-          await finish(controller, { kind: "failed", tally, error: failure }, client.encodeStreamError(failure));
+          await finish(controller, { kind: "failed", tally, sent, error: failure }, client.encodeStreamError(failure));
           return;
         }
         if (!unit) {
@@ -81,17 +80,17 @@ export function pump(source: StreamSource, client: Codec, hooks: PumpHooks): Rea
           for (const event of tail) tally.add(event);
           // A stream that stops without saying it finished was cut short: never a clean end.
           const failure = tally.error ?? (tally.finishReason ? undefined : gatewayError("upstream_error", "upstream stream ended before it finished"));
-          if (failure) await finish(controller, { kind: "failed", tally, error: failure }, client.encodeStreamError(failure));
-          else await finish(controller, { kind: "completed", tally }, source.finalText());
+          if (failure) await finish(controller, { kind: "failed", tally, sent, error: failure }, client.encodeStreamError(failure));
+          else await finish(controller, { kind: "completed", tally, sent }, source.finalText());
           return;
         }
         for (const event of unit.events) tally.add(event);
         if (tally.error) {
-          await finish(controller, { kind: "failed", tally, error: tally.error }, unit.text);
+          await finish(controller, { kind: "failed", tally, sent, error: tally.error }, unit.text);
           return;
         }
         if (unit.last) {
-          await finish(controller, { kind: "completed", tally }, unit.text);
+          await finish(controller, { kind: "completed", tally, sent }, unit.text);
           return;
         }
         if (unit.text) {
@@ -104,7 +103,7 @@ export function pump(source: StreamSource, client: Codec, hooks: PumpHooks): Rea
       if (done) return;
       done = true;
       source.close();
-      await hooks.terminal({ kind: "cancelled", tally }).catch(() => {});
+      await hooks.terminal({ kind: "cancelled", tally, sent }).catch(() => {});
     },
   });
 }
@@ -113,7 +112,21 @@ function isError(value: unknown): value is GatewayError {
   return typeof value === "object" && value !== null && "kind" in value && "message" in value;
 }
 
-/** Same dialect both ways: forward each SSE event's bytes as they came, reading what it says. */
+/** The data of a raw SSE event that is one `data:` line (the common case), else undefined. */
+function singleDataLine(raw: string): string | undefined {
+  if (!raw.startsWith("data:")) return undefined;
+  const eol = raw.search(/\r\n|\r|\n/);
+  if (eol < 0) return undefined;
+  const after = raw.slice(eol).replace(/^(\r\n|\r|\n)/, "");
+  if (after !== "\n" && after !== "\r\n" && after !== "\r") return undefined;
+  const value = raw.slice(5, eol);
+  return value.startsWith(" ") ? value.slice(1) : value;
+}
+
+/**
+ * Same dialect both ways: forward the upstream's bytes as they came, one unit per read, reading
+ * only the events that can carry a finish, usage or an error.
+ */
 export function passthroughSource(
   body: ReadableStream<Uint8Array>,
   codec: Codec,
@@ -129,13 +142,24 @@ export function passthroughSource(
   let ended = false;
 
   const toUnits = (rawEvents: string[]) => {
+    let out = "";
+    let events: StreamEvent[] = [];
     for (const raw of rawEvents) {
-      const parsed = fields.feed(raw);
-      const events = parsed.flatMap((event) => decoder.push(event));
-      const last = parsed.some((event) => event.data === "[DONE]");
-      const usageOnly = dropUsageOnly && events.some((e) => e.type === "usage") && events.every((e) => e.type === "usage" || e.type === "start");
-      pending.push({ text: usageOnly ? "" : raw, events, ...(last ? { last } : {}) });
+      const simple = singleDataLine(raw);
+      const parsed: SseEvent[] = simple !== undefined ? [{ data: simple }] : fields.feed(raw);
+      if (parsed.some((event) => event.data === "[DONE]")) {
+        if (out || events.length) pending.push({ text: out, events });
+        pending.push({ text: raw, events: [], last: true });
+        return;
+      }
+      const decoded = parsed
+        .filter((event) => !codec.streamSignificant || codec.streamSignificant(event.data))
+        .flatMap((event) => decoder.push(event));
+      const usageOnly = dropUsageOnly && decoded.some((e) => e.type === "usage") && decoded.every((e) => e.type === "usage" || e.type === "start");
+      if (!usageOnly) out += raw;
+      if (decoded.length) events = events.concat(decoded);
     }
+    if (out || events.length) pending.push({ text: out, events });
   };
 
   return {

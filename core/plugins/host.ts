@@ -42,6 +42,7 @@ export class PluginHost {
   register(plugin: Plugin, source = "builtin"): void {
     const name = pluginName(plugin);
     this.entries.set(name, { plugin, source });
+    this.byHook.clear();
     void this.log.append(PluginLoaded, { plugin: name, hook: plugin.hook, source });
   }
 
@@ -66,8 +67,16 @@ export class PluginHost {
     return this.ofHook("auth");
   }
 
+  /** Per-hook lists, rebuilt only when a plugin comes or goes (they are read on every request). */
+  private byHook = new Map<string, Plugin[]>();
+
   private ofHook<H extends Plugin["hook"]>(hook: H): Array<Extract<Plugin, { hook: H }>> {
-    return [...this.entries.values()].map((e) => e.plugin).filter((p): p is Extract<Plugin, { hook: H }> => p.hook === hook);
+    let list = this.byHook.get(hook);
+    if (!list) {
+      list = [...this.entries.values()].map((e) => e.plugin).filter((p) => p.hook === hook);
+      this.byHook.set(hook, list);
+    }
+    return list as Array<Extract<Plugin, { hook: H }>>;
   }
 
   sourceOf(plugin: Plugin): string {
@@ -125,7 +134,10 @@ export class PluginHost {
     }
     const name = pluginName(plugin as Plugin);
     const previous = this.byFile.get(file);
-    if (previous && previous !== name) this.entries.delete(previous);
+    if (previous && previous !== name) {
+      this.entries.delete(previous);
+      this.byHook.clear();
+    }
     this.byFile.set(file, name);
     this.register(plugin as Plugin, file);
     this.logger.info({ plugin: name, source: file }, "plugin loaded");
@@ -137,6 +149,7 @@ export class PluginHost {
     if (!name) return;
     this.byFile.delete(file);
     this.entries.delete(name);
+    this.byHook.clear();
     void this.log.append(PluginUnloaded, { plugin: name, source: file });
     this.logger.info({ plugin: name, source: file }, "plugin unloaded");
   }

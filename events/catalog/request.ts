@@ -102,6 +102,6 @@ export const RequestCancelled = defineEvent("request.cancelled", Type.Object({
   model: Type.Optional(Type.String()),
   /** Usage the upstream reported before the cancel, if any. */
   usage: Type.Optional(Usage),
-  /** Characters of output already streamed to the client. */
+  /** Characters of the response body already sent to the client. */
   streamed_chars: Type.Integer({ minimum: 0 }),
 }));

@@ -5,6 +5,8 @@ import { decodeRequest, encodeRequest } from "./request.ts";
 import { decodeResponse, encodeResponse } from "./response.ts";
 import { streamDecoder, streamEncoder } from "./stream.ts";
 
+const SIGNIFICANT = /"finish_reason"\s*:\s*"|"usage"\s*:\s*\{|"error"\s*:/;
+
 /** OpenAI Chat Completions (/v1/chat/completions), also spoken by most OpenAI-compatible servers. */
 export const openaiChat: Codec = {
   id: "openai-chat",
@@ -14,6 +16,8 @@ export const openaiChat: Codec = {
   encodeResponse,
   passthroughRequest,
   streamDecoder,
+  // A finish reason that is not null, a usage object, or an error.
+  streamSignificant: (data) => SIGNIFICANT.test(data),
   streamEncoder,
   encodeError,
   encodeStreamError,
