@@ -11,11 +11,23 @@ export class SseFramer {
   /** Feed text; returns every complete event's raw text, terminator included. */
   push(text: string): string[] {
     this.buffer += text;
+    const s = this.buffer;
+    // Fast path: LF-only streams (nearly all upstreams) split on "\n\n" with native search.
+    if (!s.includes("\r")) {
+      const events: string[] = [];
+      let start = 0;
+      for (let end = s.indexOf("\n\n"); end >= 0; end = s.indexOf("\n\n", start)) {
+        // A blank line right at the start of the buffer ends an empty event.
+        events.push(s.slice(start, end + 2));
+        start = end + 2;
+      }
+      this.buffer = s.slice(start);
+      return events;
+    }
     const events: string[] = [];
     let start = 0;
     let i = 0;
     let lineStart = 0;
-    const s = this.buffer;
     while (i < s.length) {
       const c = s.charCodeAt(i);
       if (c !== 10 && c !== 13) {

@@ -115,12 +115,10 @@ function isError(value: unknown): value is GatewayError {
 /** The data of a raw SSE event that is one `data:` line (the common case), else undefined. */
 function singleDataLine(raw: string): string | undefined {
   if (!raw.startsWith("data:")) return undefined;
-  const eol = raw.search(/\r\n|\r|\n/);
-  if (eol < 0) return undefined;
-  const after = raw.slice(eol).replace(/^(\r\n|\r|\n)/, "");
-  if (after !== "\n" && after !== "\r\n" && after !== "\r") return undefined;
-  const value = raw.slice(5, eol);
-  return value.startsWith(" ") ? value.slice(1) : value;
+  const eol = raw.indexOf("\n");
+  // exactly `data:…\n\n`, LF only; anything else goes to the full parser
+  if (eol !== raw.length - 2 || raw.charCodeAt(raw.length - 1) !== 10 || raw.includes("\r")) return undefined;
+  return raw.slice(raw.charCodeAt(5) === 32 ? 6 : 5, eol);
 }
 
 /**

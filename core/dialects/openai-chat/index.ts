@@ -5,7 +5,18 @@ import { decodeRequest, encodeRequest } from "./request.ts";
 import { decodeResponse, encodeResponse } from "./response.ts";
 import { streamDecoder, streamEncoder } from "./stream.ts";
 
-const SIGNIFICANT = /"finish_reason"\s*:\s*"|"usage"\s*:\s*\{|"error"\s*:/;
+/** Whether `"key"` occurs in `data` with a value that starts with `first` (JSON whitespace allowed). */
+function keyWithValue(data: string, key: string, first: string): boolean {
+  for (let at = data.indexOf(key); at >= 0; at = data.indexOf(key, at + key.length)) {
+    let i = at + key.length;
+    while (data[i] === " " || data[i] === "\t" || data[i] === "\n" || data[i] === "\r") i++;
+    if (data[i] !== ":") continue;
+    i++;
+    while (data[i] === " " || data[i] === "\t" || data[i] === "\n" || data[i] === "\r") i++;
+    if (data[i] === first) return true;
+  }
+  return false;
+}
 
 /** OpenAI Chat Completions (/v1/chat/completions), also spoken by most OpenAI-compatible servers. */
 export const openaiChat: Codec = {
@@ -17,7 +28,8 @@ export const openaiChat: Codec = {
   passthroughRequest,
   streamDecoder,
   // A finish reason that is not null, a usage object, or an error.
-  streamSignificant: (data) => SIGNIFICANT.test(data),
+  streamSignificant: (data) =>
+    keyWithValue(data, '"finish_reason"', '"') || keyWithValue(data, '"usage"', "{") || data.includes('"error"'),
   streamEncoder,
   encodeError,
   encodeStreamError,
