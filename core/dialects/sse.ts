@@ -11,42 +11,18 @@ export class SseFramer {
   /** Feed text; returns every complete event's raw text, terminator included. */
   push(text: string): string[] {
     this.buffer += text;
-    const s = this.buffer;
-    // Fast path: LF-only streams (nearly all upstreams) split on "\n\n" with native search.
-    if (!s.includes("\r")) {
-      const events: string[] = [];
-      let start = 0;
-      for (let end = s.indexOf("\n\n"); end >= 0; end = s.indexOf("\n\n", start)) {
-        // A blank line right at the start of the buffer ends an empty event.
-        events.push(s.slice(start, end + 2));
-        start = end + 2;
-      }
-      this.buffer = s.slice(start);
-      return events;
-    }
-    const events: string[] = [];
-    let start = 0;
-    let i = 0;
-    let lineStart = 0;
-    while (i < s.length) {
-      const c = s.charCodeAt(i);
-      if (c !== 10 && c !== 13) {
-        i++;
-        continue;
-      }
-      // A CR at the very end may be the first half of CRLF: wait for more.
-      if (c === 13 && i === s.length - 1) break;
-      const end = c === 13 && s.charCodeAt(i + 1) === 10 ? i + 2 : i + 1;
-      if (i === lineStart) {
-        // an empty line: the event that began at `start` ends here
-        events.push(s.slice(start, end));
-        start = end;
-      }
-      i = end;
-      lineStart = end;
-    }
-    this.buffer = s.slice(start);
+    const { events, end } = splitEvents(this.buffer);
+    this.buffer = this.buffer.slice(end);
     return events;
+  }
+
+  /** Feed text; returns the complete events' raw text as one string (no per-event work). */
+  take(text: string): string {
+    this.buffer += text;
+    const s = this.buffer;
+    const end = s.includes("\r") ? splitEvents(s).end : lastLfBoundary(s);
+    this.buffer = s.slice(end);
+    return s.slice(0, end);
   }
 
   /** Text after the last complete event (a stream that ended without a blank line). */
@@ -55,6 +31,46 @@ export class SseFramer {
     this.buffer = "";
     return rest;
   }
+}
+
+function lastLfBoundary(s: string): number {
+  const at = s.lastIndexOf("\n\n");
+  return at < 0 ? 0 : at + 2;
+}
+
+/** Complete events in `s` and where the last one ends. */
+export function splitEvents(s: string): { events: string[]; end: number } {
+  const events: string[] = [];
+  // Fast path: LF-only streams (nearly all upstreams) split on "\n\n" with native search.
+  if (!s.includes("\r")) {
+    let start = 0;
+    for (let end = s.indexOf("\n\n"); end >= 0; end = s.indexOf("\n\n", start)) {
+      events.push(s.slice(start, end + 2));
+      start = end + 2;
+    }
+    return { events, end: start };
+  }
+  let start = 0;
+  let i = 0;
+  let lineStart = 0;
+  while (i < s.length) {
+    const c = s.charCodeAt(i);
+    if (c !== 10 && c !== 13) {
+      i++;
+      continue;
+    }
+    // A CR at the very end may be the first half of CRLF: wait for more.
+    if (c === 13 && i === s.length - 1) break;
+    const end = c === 13 && s.charCodeAt(i + 1) === 10 ? i + 2 : i + 1;
+    if (i === lineStart) {
+      // an empty line: the event that began at `start` ends here
+      events.push(s.slice(start, end));
+      start = end;
+    }
+    i = end;
+    lineStart = end;
+  }
+  return { events, end: start };
 }
 
 /** Parses the fields of raw SSE text, event by event; one instance per stream. */

@@ -1,5 +1,5 @@
 import type { Codec, SseEvent, StreamDecoder } from "../dialects/codec.ts";
-import { SseFieldParser, SseFramer } from "../dialects/sse.ts";
+import { SseFieldParser, SseFramer, splitEvents } from "../dialects/sse.ts";
 import { gatewayError, type GatewayError } from "../errors.ts";
 import type { StreamEvent } from "../ir.ts";
 import { ResponseCollector } from "./ir-stream.ts";
@@ -180,7 +180,13 @@ export function passthroughSource(
           if (pending.length === 0) return undefined;
           break;
         }
-        toUnits(framer.push(text.decode(chunk.value, { stream: true })));
+        // Most reads carry only content: forward them whole. Split into events only a read
+        // that may hold the end of the stream, a finish, usage or an error.
+        const complete = framer.take(text.decode(chunk.value, { stream: true }));
+        if (!complete) continue;
+        if (complete.includes("[DONE]") || !codec.streamSignificant || codec.streamSignificant(complete)) {
+          toUnits(splitEvents(complete).events);
+        } else pending.push({ text: complete, events: [] });
       }
       return pending.shift();
     },

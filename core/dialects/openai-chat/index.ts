@@ -5,18 +5,7 @@ import { decodeRequest, encodeRequest } from "./request.ts";
 import { decodeResponse, encodeResponse } from "./response.ts";
 import { streamDecoder, streamEncoder } from "./stream.ts";
 
-/** Whether `"key"` occurs in `data` with a value that starts with `first` (JSON whitespace allowed). */
-function keyWithValue(data: string, key: string, first: string): boolean {
-  for (let at = data.indexOf(key); at >= 0; at = data.indexOf(key, at + key.length)) {
-    let i = at + key.length;
-    while (data[i] === " " || data[i] === "\t" || data[i] === "\n" || data[i] === "\r") i++;
-    if (data[i] !== ":") continue;
-    i++;
-    while (data[i] === " " || data[i] === "\t" || data[i] === "\n" || data[i] === "\r") i++;
-    if (data[i] === first) return true;
-  }
-  return false;
-}
+const SIGNIFICANT = /"finish_reason"\s*:\s*"|"usage"\s*:\s*\{|"error"\s*:/;
 
 /** OpenAI Chat Completions (/v1/chat/completions), also spoken by most OpenAI-compatible servers. */
 export const openaiChat: Codec = {
@@ -27,9 +16,8 @@ export const openaiChat: Codec = {
   encodeResponse,
   passthroughRequest,
   streamDecoder,
-  // A finish reason that is not null, a usage object, or an error.
-  streamSignificant: (data) =>
-    keyWithValue(data, '"finish_reason"', '"') || keyWithValue(data, '"usage"', "{") || data.includes('"error"'),
+  // A finish reason that is not null, a usage object, or an error (in one event or many).
+  streamSignificant: (data) => SIGNIFICANT.test(data),
   streamEncoder,
   encodeError,
   encodeStreamError,
