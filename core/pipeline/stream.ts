@@ -143,16 +143,19 @@ export function passthroughSource(
     let out = "";
     let events: StreamEvent[] = [];
     for (const raw of rawEvents) {
+      const done = raw.includes("[DONE]");
+      if (!done && codec.streamSignificant && !codec.streamSignificant(raw)) {
+        out += raw; // content only: forwarded, not read
+        continue;
+      }
       const simple = singleDataLine(raw);
       const parsed: SseEvent[] = simple !== undefined ? [{ data: simple }] : fields.feed(raw);
-      if (parsed.some((event) => event.data === "[DONE]")) {
+      if (done && parsed.some((event) => event.data === "[DONE]")) {
         if (out || events.length) pending.push({ text: out, events });
         pending.push({ text: raw, events: [], last: true });
         return;
       }
-      const decoded = parsed
-        .filter((event) => !codec.streamSignificant || codec.streamSignificant(event.data))
-        .flatMap((event) => decoder.push(event));
+      const decoded = parsed.flatMap((event) => decoder.push(event));
       const usageOnly = dropUsageOnly && decoded.some((e) => e.type === "usage") && decoded.every((e) => e.type === "usage" || e.type === "start");
       if (!usageOnly) out += raw;
       if (decoded.length) events = events.concat(decoded);
