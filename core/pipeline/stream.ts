@@ -132,6 +132,7 @@ export function passthroughSource(
   dropUsageOnly: boolean,
 ): StreamSource {
   const reader = body.getReader();
+  const readMany = (reader as { readMany?: () => Promise<{ done: boolean; value: Uint8Array[] }> }).readMany?.bind(reader);
   const decoder = codec.streamDecoder();
   const framer = new SseFramer();
   const fields = new SseFieldParser();
@@ -168,15 +169,19 @@ export function passthroughSource(
       while (pending.length === 0) {
         if (ended) return undefined;
         signal.arm("idle");
-        let chunk: Awaited<ReturnType<typeof reader.read>>;
+        let chunk: { done: boolean; value?: Uint8Array | Uint8Array[] };
         try {
-          chunk = await reader.read();
+          // Bun's readMany takes every chunk already queued in one call: far fewer turns per stream.
+          chunk = readMany ? await readMany() : await reader.read();
         } catch {
           throw signal.aborted ? signal.error() : gatewayError("upstream_error", "upstream stream broke off");
         } finally {
           signal.disarm();
         }
-        if (chunk.done) {
+        const bytes = Array.isArray(chunk.value)
+          ? chunk.value.map((part) => text.decode(part, { stream: true })).join("")
+          : chunk.value ? text.decode(chunk.value, { stream: true }) : "";
+        if (chunk.done && !bytes) {
           ended = true;
           const rest = framer.push(text.decode()).concat(framer.rest());
           toUnits(rest.filter((r) => r.length > 0).map((r) => (/\n\n$|\r\r$|\r\n\r\n$/.test(r) ? r : `${r}\n\n`)));
@@ -185,7 +190,7 @@ export function passthroughSource(
         }
         // Most reads carry only content: forward them whole. Split into events only a read
         // that may hold the end of the stream, a finish, usage or an error.
-        const complete = framer.take(text.decode(chunk.value, { stream: true }));
+        const complete = framer.take(bytes);
         if (!complete) continue;
         if (complete.includes("[DONE]") || !codec.streamSignificant || codec.streamSignificant(complete)) {
           toUnits(splitEvents(complete).events);
