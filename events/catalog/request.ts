@@ -77,6 +77,15 @@ export const RequestCompleted = defineEvent("request.completed", Type.Object({
   usage: Type.Optional(Usage),
 }));
 
+/** Who was serving when a request ended early: set once an upstream had started answering. */
+const ServedBy = {
+  target: Type.Optional(Type.String()),
+  provider: Type.Optional(Type.String()),
+  model: Type.Optional(Type.String()),
+  /** Usage the upstream reported before the end, if any. */
+  usage: Type.Optional(Usage),
+};
+
 export const RequestFailed = defineEvent("request.failed", Type.Object({
   request: Type.String(),
   status: Type.Integer(),
@@ -84,11 +93,7 @@ export const RequestFailed = defineEvent("request.failed", Type.Object({
   message: Type.String(),
   attempts: Type.Integer({ minimum: 0 }),
   total_ms: Ms,
-  /** Set when the failure came after bytes were already streamed to the client. */
-  target: Type.Optional(Type.String()),
-  provider: Type.Optional(Type.String()),
-  model: Type.Optional(Type.String()),
-  usage: Type.Optional(Usage),
+  ...ServedBy,
 }));
 
 export const RequestCancelled = defineEvent("request.cancelled", Type.Object({
@@ -97,11 +102,7 @@ export const RequestCancelled = defineEvent("request.cancelled", Type.Object({
   status: Type.Literal(499),
   attempts: Type.Integer({ minimum: 0 }),
   total_ms: Ms,
-  target: Type.Optional(Type.String()),
-  provider: Type.Optional(Type.String()),
-  model: Type.Optional(Type.String()),
-  /** Usage the upstream reported before the cancel, if any. */
-  usage: Type.Optional(Usage),
+  ...ServedBy,
   /** Characters of the response body already sent to the client. */
   streamed_chars: Type.Integer({ minimum: 0 }),
 }));

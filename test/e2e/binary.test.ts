@@ -1,5 +1,6 @@
 // The compiled single-file binary: built the way package.json's "build" script builds it, run
 // from a directory that holds no source, and used for real (health, one chat completion, CLI).
+import { oneProvider } from "../support/gateway.ts";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
@@ -56,13 +57,7 @@ beforeAll(async () => {
   if (code !== 0) throw new Error(`bun build failed (exit ${code}):\n${out}${err}`);
   console.log(`built ${binary} in ${Math.round(performance.now() - started)} ms`);
   Bun.spawnSync(["mkdir", "-p", cwd]);
-  writeFileSync(join(cwd, "sluice.yaml"), `providers:
-  - id: local
-    kind: openai
-    base_url: ${fake.url}
-    models: [fake-model]
-log: { level: warn }
-`);
+  writeFileSync(join(cwd, "sluice.yaml"), oneProvider(fake.url, "log: { level: warn }\n"));
 }, 60_000);
 
 afterAll(async () => {

@@ -3,6 +3,7 @@
 // log it leaves behind must hold a terminal event for every answer a client received in full,
 // be gap-free and intact, and list exactly the killed-mid-flight requests as interrupted.
 // The server is then restarted on the same data dir, and the log must carry on without a gap.
+import { oneProvider } from "../support/gateway.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -247,13 +248,7 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "sluice-crash-"));
   configPath = join(dir, "sluice.yaml");
   dataDir = join(dir, "data");
-  writeFileSync(configPath, `providers:
-  - id: local
-    kind: openai
-    base_url: ${fake.url}
-    models: [fake-model]
-log: { level: warn }
-`);
+  writeFileSync(configPath, oneProvider(fake.url, "log: { level: warn }\n"));
 });
 
 afterAll(async () => {

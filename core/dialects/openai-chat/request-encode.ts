@@ -1,3 +1,4 @@
+import { assistantMessage } from "./assistant.ts";
 import type {
   ImagePart, Message, Request, ResponseFormat, TextPart, ToolChoice, ToolDefinition, ToolResultPart,
 } from "../../ir.ts";
@@ -85,35 +86,8 @@ function encodeUserPart(part: TextPart | ImagePart): Record<string, unknown> {
 }
 
 function encodeAssistant(message: Message): WireMessage {
-  let text = "";
-  let reasoning = "";
-  const toolCalls: Array<Record<string, unknown>> = [];
-  for (const part of message.content) {
-    switch (part.type) {
-      case "text":
-        text += part.text;
-        break;
-      case "tool-call":
-        toolCalls.push({ id: part.id, type: "function", function: { name: part.name, arguments: part.arguments } });
-        break;
-      case "reasoning":
-        // Unsigned reasoning came from a server of this dialect (DeepSeek, vLLM) that wants it back
-        // as `reasoning_content`; signed reasoning belongs to another provider and means nothing here.
-        if (part.signature === undefined) reasoning += part.text;
-        break;
-      case "image":
-      case "tool-result":
-        break; // an assistant turn cannot carry them in this dialect
-      default: {
-        const unreachable: never = part;
-        throw new Error(`unknown part ${JSON.stringify(unreachable)}`);
-      }
-    }
-  }
-  const wire: WireMessage = withName({ role: "assistant", content: text === "" && toolCalls.length > 0 ? null : text }, message);
-  if (toolCalls.length > 0) wire.tool_calls = toolCalls;
-  if (reasoning !== "") wire.reasoning_content = reasoning;
-  return wire;
+  // Unsigned reasoning came from a server of this dialect (DeepSeek, vLLM) that wants it back.
+  return withName(assistantMessage(message.content, false) as WireMessage, message);
 }
 
 /** Chat tool messages take text only: images are dropped, and there is no error flag to set. */

@@ -1,3 +1,4 @@
+import { assistantMessage } from "./assistant.ts";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { gatewayError, type GatewayError } from "../../errors.ts";
 import type { FinishReason, Part, Response, Usage } from "../../ir.ts";
@@ -42,33 +43,7 @@ export function decodeResponse(body: unknown): Response | GatewayError {
 }
 
 export function encodeResponse(ir: Response, model: string): Record<string, unknown> {
-  let text = "";
-  let reasoning = "";
-  const toolCalls: Array<Record<string, unknown>> = [];
-  for (const part of ir.content) {
-    switch (part.type) {
-      case "text":
-        text += part.text;
-        break;
-      case "reasoning":
-        reasoning += part.text;
-        break;
-      case "tool-call":
-        toolCalls.push({ id: part.id, type: "function", function: { name: part.name, arguments: part.arguments } });
-        break;
-      case "image":
-      case "tool-result":
-        break; // a chat.completion message has no place for them
-      default: {
-        const unreachable: never = part;
-        throw new Error(`unknown part ${JSON.stringify(unreachable)}`);
-      }
-    }
-  }
-  const message: Record<string, unknown> = { role: "assistant", content: text === "" && toolCalls.length > 0 ? null : text };
-  // Not OpenAI's field but DeepSeek's; OpenAI clients ignore it and reasoning-aware ones read it.
-  if (reasoning !== "") message.reasoning_content = reasoning;
-  if (toolCalls.length > 0) message.tool_calls = toolCalls;
+  const message = assistantMessage(ir.content, true);
   message.refusal = null;
   message.annotations = [];
   const body: Record<string, unknown> = {
