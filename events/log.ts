@@ -3,6 +3,7 @@ import { and, asc, eq, gt, lte, sql } from "drizzle-orm";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import { catalog } from "./catalog/index.ts";
+import { startCheckpointer, type Checkpointer } from "./checkpointer.ts";
 import type { EventData, EventDefinition, EventRecord } from "./define.ts";
 
 // The append-only event log: the source of truth. One writer per data dir; `seq` is
@@ -51,6 +52,11 @@ interface Batch {
 type Listener = (record: EventRecord) => void;
 
 const BATCH_MAX = 512;
+/** How often the worker checkpoints the WAL, and the WAL size kept after a restart. */
+const CHECKPOINT_MS = 250;
+const WAL_LIMIT_BYTES = 64 * 1024 * 1024;
+/** SQLite's own default, used again if the checkpoint worker cannot run. */
+const INLINE_CHECKPOINT_PAGES = 1000;
 /** The longest an event waits for a commit when nobody is waiting for it. */
 const LAZY_MS = 5;
 
@@ -66,6 +72,7 @@ export class EventLog {
   private lazyTimer: Timer | undefined;
   private readonly listeners = new Set<Listener>();
   private closed = false;
+  private checkpointer: Checkpointer | undefined;
 
   private constructor(sqlite: Database, readonly path: string, readonly durability: Durability, readonly: boolean) {
     this.sqlite = sqlite;
@@ -81,6 +88,10 @@ export class EventLog {
       };
       return;
     }
+    this.checkpointer = startCheckpointer(path, CHECKPOINT_MS, () => {
+      // Without the worker, fall back to checkpoints inside commits: slower, never unbounded.
+      if (!this.closed) sqlite.run(`PRAGMA wal_autocheckpoint = ${INLINE_CHECKPOINT_PAGES}`);
+    });
     const insert = sqlite.prepare("INSERT INTO events (seq, id, type, at, request, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
     this.writeBatch = sqlite.transaction((items: Pending[], first: number) => {
       let seq = first;
@@ -97,6 +108,9 @@ export class EventLog {
     if (!options.readonly) {
       sqlite.run("PRAGMA journal_mode = WAL");
       sqlite.run(`PRAGMA synchronous = ${durability === "full" ? "FULL" : "NORMAL"}`);
+      // Checkpoints run in a worker (see checkpointer.ts); the WAL file is cut back after each restart.
+      sqlite.run("PRAGMA wal_autocheckpoint = 0");
+      sqlite.run(`PRAGMA journal_size_limit = ${WAL_LIMIT_BYTES}`);
       sqlite.run(`CREATE TABLE IF NOT EXISTS events (
         seq INTEGER PRIMARY KEY,
         id TEXT NOT NULL,
@@ -262,6 +276,7 @@ export class EventLog {
     if (this.closed) return;
     this.flush();
     this.closed = true;
+    this.checkpointer?.stop();
     this.sqlite.close();
   }
 }

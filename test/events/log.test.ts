@@ -77,3 +77,23 @@ describe("event log", () => {
     await expect(log.append(RequestReceived, received("late"))).rejects.toThrow(/closed/);
   });
 });
+
+describe("WAL checkpoints", () => {
+  test("run off the request path: the database file catches up with the WAL without a close", async () => {
+    const path = join(tempDir(), "events.db");
+    const log = openLog(path);
+    const { statSync } = await import("node:fs");
+    const before = statSync(path).size;
+    for (let round = 0; round < 20; round++) {
+      await Promise.all(Array.from({ length: 200 }, (_, i) => log.append(RequestReceived, received(`r${round}-${i}`))));
+    }
+    // The worker checkpoints every 250 ms; the commits themselves never do.
+    let after = statSync(path).size;
+    for (let i = 0; i < 40 && after <= before; i++) {
+      await Bun.sleep(50);
+      after = statSync(path).size;
+    }
+    expect(after).toBeGreaterThan(before + 100 * 1024);
+    expect(log.read(0, 10_000).length).toBe(4000);
+  });
+});
