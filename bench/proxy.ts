@@ -339,7 +339,7 @@ async function appendBench(durability: Durability, appenders: number, seconds: n
   const run = async (until: number, count: boolean) => {
     const worker = async () => {
       for (let i = 0; i < 100_000_000 && performance.now() < until; i++) {
-        const committed = log.append(RequestReceived, {
+        const committed = log.commit(RequestReceived, {
           request: `req_${n++}`, dialect: "openai-chat", endpoint: "/v1/chat/completions", model: "m", stream: false, candidates: ["p/m"],
         });
         // Appends to one batch share its promise: a new promise is a new group commit.
@@ -502,7 +502,7 @@ async function main(): Promise<void> {
   console.log("\nSluice event log (its events.db, durability normal)");
   console.log(`  requests answered ${fmt(sentToSluice)}, request.received ${fmt(finalCounts.received)}, request.completed ${fmt(finalCounts.completed)}, events ${fmt(finalCounts.seq)}  ${mark(finalCounts.completed === sentToSluice && finalCounts.received === sentToSluice)} every answered request logged`);
 
-  console.log("\nEventLog.append raw group-commit throughput (RequestReceived events)");
+  console.log("\nEventLog.commit raw group-commit throughput (RequestReceived events)");
   console.log(table(["durability", "appenders", "events/s", "commits/s", "events/commit"], appends.map((a) => [
     a.durability, String(a.appenders), fmt(a.appends_per_s), fmt(a.commits_per_s), fmt(a.mean_batch, 1),
   ])));
