@@ -70,6 +70,7 @@ export async function boot(options: BootOptions): Promise<Gateway> {
     logger,
     codecs,
     accepting: true,
+    inFlight: 0,
     secrets: secretsOf(config),
   };
   await log.commit(ConfigApplied, {

@@ -16,6 +16,8 @@ export interface Gateway {
   readonly codecs: ReadonlyMap<DialectId, Codec>;
   /** False while draining or when the log cannot be written. */
   accepting: boolean;
+  /** Generation requests between arrival and their response headers (streams leave at their first byte). */
+  inFlight: number;
   /** Provider secrets in force, to scrub from any text that leaves the gateway. */
   secrets: string[];
 }

@@ -140,10 +140,14 @@ export class EventLog {
 
   /**
    * Validate and queue one event that someone is about to wait for (the request is on record,
-   * the answer may go out): the group commit runs at the next turn of the event loop.
+   * the answer may go out): the group commit runs at the next turn of the event loop, or at
+   * once when the caller says it is `alone` (no other request in flight to share the commit).
    */
-  commit<D extends EventDefinition>(definition: D, data: EventData<D>): Promise<void> {
-    return this.enqueue(definition, data, true);
+  commit<D extends EventDefinition>(definition: D, data: EventData<D>, options: { alone?: boolean } = {}): Promise<void> {
+    const committed = this.enqueue(definition, data, true);
+    // With nothing else in flight there is nothing to batch with: commit now, not a turn later.
+    if (options.alone) this.flush();
+    return committed;
   }
 
   private enqueue(definition: EventDefinition, data: unknown, urgent: boolean): Promise<void> {

@@ -43,6 +43,15 @@ function usageData(usage: Usage | undefined) {
 export async function handleGeneration(
   gw: Gateway, codec: Codec, http: globalThis.Request, endpoint: string, bodyRead: () => void = () => {},
 ): Promise<globalThis.Response> {
+  gw.inFlight++;
+  try {
+    return await generate(gw, codec, http, endpoint, bodyRead);
+  } finally {
+    gw.inFlight--;
+  }
+}
+
+async function generate(gw: Gateway, codec: Codec, http: globalThis.Request, endpoint: string, bodyRead: () => void): Promise<globalThis.Response> {
   const started = performance.now();
   const id = `req_${Bun.randomUUIDv7("hex").replaceAll("-", "")}`;
   const headers: Headers = { "x-sluice-request-id": id, "x-sluice-attempts": "0" };
@@ -92,7 +101,7 @@ export async function handleGeneration(
     await gw.log.commit(RequestReceived, {
       request: id, dialect: codec.id, endpoint, model: publicModel, stream: decoded.stream,
       candidates: targets.map((t) => t.id), ...(auth.caller ? { caller: auth.caller } : {}),
-    });
+    }, { alone: gw.inFlight === 1 });
   } catch {
     return errorResponse(codec, gatewayError("unavailable", "the event log cannot be written", { retryAfter: 1 }), headers);
   }
@@ -177,7 +186,7 @@ async function respond(
     // The durability rule, part two: the terminal event commits before the answer is sent.
     await gw.log.commit(RequestCompleted, {
       ...base, status: 200, stream: false, ttfb_ms: ms, total_ms: ms, finish_reason: response.finishReason, ...usageData(response.usage),
-    }).catch(() => {});
+    }, { alone: gw.inFlight === 1 }).catch(() => {});
     logLine(gw, { request: id, model: publicModel, target: target.id, status: 200, attempts, ms, tokens: response.usage });
     return new Response(text, { status: 200, headers: { ...headers, "content-type": "application/json" } });
   }
