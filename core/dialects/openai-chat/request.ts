@@ -7,7 +7,7 @@ import {
   ChatRequestSchema, type ChatContentPartBody, type ChatMessageBody, type ChatRequestBody,
 } from "../../../schemas/openai-chat.ts";
 
-import { invalid, missing, schemaError } from "./schema-error.ts";
+import { invalid, missing, schemaError } from "../schema-error.ts";
 
 export { encodeRequest } from "./request-encode.ts";
 

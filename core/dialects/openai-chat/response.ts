@@ -3,7 +3,7 @@ import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { gatewayError, type GatewayError } from "../../errors.ts";
 import type { FinishReason, Part, Response, Usage } from "../../ir.ts";
 import { ChatResponseSchema, type ChatUsageBody } from "../../../schemas/openai-chat.ts";
-import { paramOf } from "./schema-error.ts";
+import { paramOf } from "../schema-error.ts";
 
 // chat.completion ⇄ IR. Finish reasons, usage and ids are shared with the stream codec.
 

@@ -1,10 +1,10 @@
 import type { TSchema } from "@sinclair/typebox";
 import type { TypeCheck } from "@sinclair/typebox/compiler";
 import { ValueErrorType, type ValueError } from "@sinclair/typebox/errors";
-import { gatewayError, type GatewayError } from "../../errors.ts";
+import { gatewayError, type GatewayError } from "../errors.ts";
 
 // TypeBox says where a body failed its schema; this turns the first failure into an
-// invalid_request error in OpenAI's wording, with `param` in OpenAI's form (`messages[2].content`).
+// invalid_request error with a `param` path (`messages[2].content`), worded as OpenAI words them.
 // Nothing here is specific to this dialect.
 
 export const invalid = (param: string, message: string) => gatewayError("invalid_request", message, { param });
