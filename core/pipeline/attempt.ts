@@ -94,7 +94,10 @@ async function viaDialect(ctx: RequestContext, ir: Request, target: Target, exec
     });
     body = rewritten.body;
     injectedUsage = rewritten.injectedUsage;
-  } else body = JSON.stringify(codec.encodeRequest(ir));
+  } else {
+    // `extra` holds the client dialect's own fields: they mean nothing to another dialect.
+    body = JSON.stringify(codec.encodeRequest(codec.id === ctx.codec.id ? ir : { ...ir, extra: {} }));
+  }
 
   const headers: Record<string, string> = {
     "content-type": "application/json",

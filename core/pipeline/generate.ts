@@ -40,18 +40,25 @@ function usageData(usage: Usage | undefined) {
  * `bodyRead` is called once the body is in: the server's idle timeout guards reading it, and from
  * then on the upstream limits (first byte, idle, total) govern how long the connection may wait.
  */
+export interface GenerationOptions {
+  /** Called once the body is in (see above). */
+  bodyRead?: () => void;
+  /** Fields a route adds to the parsed body before decoding, from the URL (Gemini's model and stream). */
+  fromUrl?: Record<string, unknown>;
+}
+
 export async function handleGeneration(
-  gw: Gateway, codec: Codec, http: globalThis.Request, endpoint: string, bodyRead: () => void = () => {},
+  gw: Gateway, codec: Codec, http: globalThis.Request, endpoint: string, options: GenerationOptions = {},
 ): Promise<globalThis.Response> {
   gw.inFlight++;
   try {
-    return await generate(gw, codec, http, endpoint, bodyRead);
+    return await generate(gw, codec, http, endpoint, options);
   } finally {
     gw.inFlight--;
   }
 }
 
-async function generate(gw: Gateway, codec: Codec, http: globalThis.Request, endpoint: string, bodyRead: () => void): Promise<globalThis.Response> {
+async function generate(gw: Gateway, codec: Codec, http: globalThis.Request, endpoint: string, options: GenerationOptions): Promise<globalThis.Response> {
   const started = performance.now();
   const id = `req_${Bun.randomUUIDv7("hex").replaceAll("-", "")}`;
   const headers: Headers = { "x-sluice-request-id": id, "x-sluice-attempts": "0" };
@@ -70,7 +77,7 @@ async function generate(gw: Gateway, codec: Codec, http: globalThis.Request, end
 
   const read = await readBody(http, gw.config.server.max_body_bytes);
   if (typeof read !== "string") return reject(read);
-  bodyRead();
+  options.bodyRead?.();
   const raw = read;
   let body: unknown;
   try {
@@ -78,6 +85,7 @@ async function generate(gw: Gateway, codec: Codec, http: globalThis.Request, end
   } catch (error) {
     return reject(gatewayError("invalid_request", `request body is not valid JSON: ${(error as Error).message}`));
   }
+  if (options.fromUrl && typeof body === "object" && body !== null && !Array.isArray(body)) body = { ...body, ...options.fromUrl };
   const decoded = codec.decodeRequest(body);
   if (isGatewayError(decoded)) {
     const model = typeof (body as { model?: unknown })?.model === "string" ? (body as { model: string }).model.slice(0, 200) : "";

@@ -1,0 +1,43 @@
+import { Elysia } from "elysia";
+import { gatewayError } from "../errors.ts";
+import type { Gateway } from "../gateway.ts";
+import { errorResponse, handleGeneration } from "../pipeline/generate.ts";
+import { publicModels } from "../routing/resolve.ts";
+
+// Google's Gemini dialect: the model and the action travel in the path,
+// `/v1beta/models/{model}:generateContent` — and the same under /v1, which current
+// @google/genai versions call. A model name may itself hold slashes (provider/model).
+
+const ACTIONS = new Set(["generateContent", "streamGenerateContent"]);
+
+export function geminiRoutes(gw: Gateway) {
+  const codec = gw.codecs.get("gemini")!;
+  const generate = ({ request, server }: { request: Request; server: { timeout(r: Request, s: number): void } | null }) => {
+    const url = new URL(request.url);
+    const path = decodeURIComponent(url.pathname.replace(/^\/v1(beta)?\/models\//, ""));
+    const colon = path.lastIndexOf(":");
+    const model = colon > 0 ? path.slice(0, colon) : "";
+    const action = colon > 0 ? path.slice(colon + 1) : "";
+    if (!model || !ACTIONS.has(action)) {
+      return errorResponse(codec, gatewayError("not_found", `no such method: ${action || "(none)"}; use :generateContent or :streamGenerateContent`));
+    }
+    const stream = action === "streamGenerateContent";
+    if (stream && url.searchParams.get("alt") !== "sse") {
+      return errorResponse(codec, gatewayError("invalid_request", "streamGenerateContent is served as server-sent events: add ?alt=sse"));
+    }
+    return handleGeneration(gw, codec, request, `/v1beta/models/{model}:${action}`, {
+      bodyRead: () => server?.timeout(request, 0),
+      fromUrl: { model, stream },
+    });
+  };
+  const list = () => Response.json({
+    models: publicModels(gw.config).map((m) => ({
+      name: `models/${m.id}`, baseModelId: m.id, displayName: m.id,
+      supportedGenerationMethods: ["generateContent", "streamGenerateContent"],
+    })),
+  });
+  return new Elysia({ name: "gemini" })
+    .post("/v1beta/models/*", generate, { parse: "none" })
+    .post("/v1/models/*", generate, { parse: "none" })
+    .get("/v1beta/models", list);
+}
