@@ -10,16 +10,22 @@ export type ImageSource =
 
 export type TextPart = { type: "text"; text: string };
 export type ImagePart = { type: "image"; source: ImageSource; detail?: "auto" | "low" | "high" };
-/** `arguments` is the raw JSON text exactly as the model produced it (never re-serialised). */
-export type ToolCallPart = { type: "tool-call"; id: string; name: string; arguments: string };
+/**
+ * `arguments` is the raw JSON text exactly as the model produced it (never re-serialised).
+ * `signature` is an opaque provider token on the call itself (Gemini's `thoughtSignature`), kept byte-exact.
+ */
+export type ToolCallPart = { type: "tool-call"; id: string; name: string; arguments: string; signature?: string };
 export type ToolResultPart = {
   type: "tool-result";
   toolCallId: string;
   content: Array<TextPart | ImagePart>;
   isError?: boolean;
 };
-/** Reasoning kept byte-exact; `signature` belongs to the provider that produced it. */
-export type ReasoningPart = { type: "reasoning"; text: string; signature?: string };
+/**
+ * Reasoning kept byte-exact; `signature` belongs to the provider that produced it.
+ * `redacted` is reasoning the provider encrypted (Anthropic `redacted_thinking.data`): opaque, sent back as is.
+ */
+export type ReasoningPart = { type: "reasoning"; text: string; signature?: string; redacted?: string };
 
 export type Part = TextPart | ImagePart | ToolCallPart | ToolResultPart | ReasoningPart;
 
@@ -97,8 +103,8 @@ export interface Response {
 export type StreamEvent =
   | { type: "start"; id: string; model: string; created: number }
   | { type: "text-delta"; text: string }
-  | { type: "reasoning-delta"; text: string; signature?: string }
-  | { type: "tool-call-start"; index: number; id: string; name: string }
+  | { type: "reasoning-delta"; text: string; signature?: string; redacted?: string }
+  | { type: "tool-call-start"; index: number; id: string; name: string; signature?: string }
   | { type: "tool-call-delta"; index: number; argumentsDelta: string }
   | { type: "finish"; finishReason: FinishReason }
   | { type: "usage"; usage: Usage }

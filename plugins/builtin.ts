@@ -1,5 +1,6 @@
 import type { Plugin } from "../core/plugins/hooks.ts";
+import gemini from "./executors/gemini.ts";
 import openai from "./executors/openai.ts";
 
 /** The plugins that ship with Sluice. They register through the same hooks a user's plugin does. */
-export const builtinPlugins: Plugin[] = [openai];
+export const builtinPlugins: Plugin[] = [openai, gemini];

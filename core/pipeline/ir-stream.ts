@@ -16,7 +16,7 @@ export function responseEvents(response: Response): StreamEvent[] {
         events.push({ type: "reasoning-delta", text: part.text, ...(part.signature ? { signature: part.signature } : {}) });
         break;
       case "tool-call":
-        events.push({ type: "tool-call-start", index: toolIndex, id: part.id, name: part.name });
+        events.push({ type: "tool-call-start", index: toolIndex, id: part.id, name: part.name, ...(part.signature ? { signature: part.signature } : {}) });
         if (part.arguments) events.push({ type: "tool-call-delta", index: toolIndex, argumentsDelta: part.arguments });
         toolIndex++;
         break;
@@ -38,7 +38,7 @@ export class ResponseCollector {
   private text = "";
   private reasoning = "";
   private signature: string | undefined;
-  private readonly tools = new Map<number, { id: string; name: string; arguments: string }>();
+  private readonly tools = new Map<number, { id: string; name: string; arguments: string; signature?: string }>();
   finishReason: FinishReason | undefined;
   usage: Usage | undefined;
   error: GatewayError | undefined;
@@ -58,7 +58,7 @@ export class ResponseCollector {
         if (event.signature) this.signature = event.signature;
         break;
       case "tool-call-start":
-        this.tools.set(event.index, { id: event.id, name: event.name, arguments: "" });
+        this.tools.set(event.index, { id: event.id, name: event.name, arguments: "", ...(event.signature ? { signature: event.signature } : {}) });
         break;
       case "tool-call-delta": {
         const tool = this.tools.get(event.index);

@@ -1,22 +1,33 @@
 import { Elysia } from "elysia";
 import { gatewayError } from "../errors.ts";
+import type { DialectId } from "../dialects/codec.ts";
 import type { Gateway } from "../gateway.ts";
 import { errorResponse } from "../pipeline/generate.ts";
+import { geminiRoutes } from "./gemini.ts";
 import { health } from "./health.ts";
 import { openaiRoutes } from "./openai.ts";
 
+/** The dialect a path belongs to, for errors no route handler answered. */
+function dialectOf(path: string): DialectId {
+  if (path.startsWith("/v1beta/") || /^\/v1\/models\/.+:/.test(path)) return "gemini";
+  if (path.startsWith("/v1/messages")) return "anthropic";
+  return "openai-chat";
+}
+
 /** The Elysia app: one plugin per client dialect, plus health. */
 export function createApp(gw: Gateway) {
-  const openai = gw.codecs.get("openai-chat")!;
+  const codecFor = (request: Request) => gw.codecs.get(dialectOf(new URL(request.url).pathname)) ?? gw.codecs.get("openai-chat")!;
   return new Elysia()
     .use(health(gw))
     .use(openaiRoutes(gw))
-    .onError(({ code, error }) => {
+    .use(geminiRoutes(gw))
+    .onError(({ code, error, request }) => {
       // Anything no route claimed, or a failure past the handlers, still answers in a dialect.
-      if (code === "NOT_FOUND") return errorResponse(openai, gatewayError("not_found", "no such endpoint"));
-      if (code === "PARSE") return errorResponse(openai, gatewayError("invalid_request", "the request body could not be parsed"));
+      const codec = codecFor(request);
+      if (code === "NOT_FOUND") return errorResponse(codec, gatewayError("not_found", "no such endpoint"));
+      if (code === "PARSE") return errorResponse(codec, gatewayError("invalid_request", "the request body could not be parsed"));
       gw.logger.error({ err: error instanceof Error ? error.message : String(error), code }, "unhandled error");
-      return errorResponse(openai, gatewayError("internal", "internal error"));
+      return errorResponse(codec, gatewayError("internal", "internal error"));
     });
 }
 

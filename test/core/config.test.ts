@@ -122,7 +122,7 @@ describe("hot reload of the config file", () => {
   test("an edit naming an unknown provider kind is rejected", async () => {
     writeFileSync(gateway.configPath, oneProvider(upstream.url).replace("kind: openai", "kind: antropic"));
     expect(await waitFor(() => eventsOf("config.rejected").length === 2)).toBe(true);
-    expect((eventsOf("config.rejected")[1]!.data as { error: string }).error).toContain('unknown kind "antropic" (known: openai)');
+    expect((eventsOf("config.rejected")[1]!.data as { error: string }).error).toMatch(/unknown kind "antropic" \(known: [a-z, -]*openai[a-z, -]*\)/);
     expect((await ask("fake-model")).status).toBe(200);
   });
 
