@@ -7,6 +7,7 @@ import { LiveProjections } from "../events/projections/index.ts";
 import type { Config } from "../schemas/config.ts";
 import { checkKinds } from "./config/load.ts";
 import type { Codec, DialectId } from "./dialects/codec.ts";
+import { anthropic } from "./dialects/anthropic/index.ts";
 import { gemini } from "./dialects/gemini/index.ts";
 import { openaiChat } from "./dialects/openai-chat/index.ts";
 import { secretsOf, type Gateway } from "./gateway.ts";
@@ -16,7 +17,7 @@ import { PluginHost } from "./plugins/host.ts";
 /** A start-up problem the user can fix: printed as one line, exit code 2. */
 export class StartError extends Error {}
 
-export const codecs: ReadonlyMap<DialectId, Codec> = new Map<DialectId, Codec>([openaiChat, gemini].map((codec) => [codec.id, codec]));
+export const codecs: ReadonlyMap<DialectId, Codec> = new Map<DialectId, Codec>([openaiChat, anthropic, gemini].map((codec) => [codec.id, codec]));
 
 export interface BootOptions {
   config: Config;

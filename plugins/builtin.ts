@@ -1,6 +1,7 @@
 import type { Plugin } from "../core/plugins/hooks.ts";
+import anthropic from "./executors/anthropic.ts";
 import gemini from "./executors/gemini.ts";
 import openai from "./executors/openai.ts";
 
 /** The plugins that ship with Sluice. They register through the same hooks a user's plugin does. */
-export const builtinPlugins: Plugin[] = [openai, gemini];
+export const builtinPlugins: Plugin[] = [openai, anthropic, gemini];

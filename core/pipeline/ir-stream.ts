@@ -1,5 +1,5 @@
 import { gatewayError, type GatewayError } from "../errors.ts";
-import type { FinishReason, Part, Response, StreamEvent, Usage } from "../ir.ts";
+import type { FinishReason, Part, ReasoningPart, Response, StreamEvent, ToolCallPart, Usage } from "../ir.ts";
 
 // Between the two IR shapes: a whole response as stream events (a client that streams from an
 // executor that answered at once) and stream events gathered into a response (the reverse).
@@ -13,7 +13,10 @@ export function responseEvents(response: Response): StreamEvent[] {
         events.push({ type: "text-delta", text: part.text });
         break;
       case "reasoning":
-        events.push({ type: "reasoning-delta", text: part.text, ...(part.signature ? { signature: part.signature } : {}) });
+        events.push({
+          type: "reasoning-delta", text: part.text,
+          ...(part.signature ? { signature: part.signature } : {}), ...(part.redacted !== undefined ? { redacted: part.redacted } : {}),
+        });
         break;
       case "tool-call":
         events.push({ type: "tool-call-start", index: toolIndex, id: part.id, name: part.name, ...(part.signature ? { signature: part.signature } : {}) });
@@ -35,15 +38,15 @@ export class ResponseCollector {
   private id = "";
   private model = "";
   private created = 0;
-  private text = "";
-  private reasoning = "";
-  private signature: string | undefined;
-  private readonly tools = new Map<number, { id: string; name: string; arguments: string; signature?: string }>();
+  /** The parts in the order they began; text and reasoning deltas extend the last open part. */
+  private readonly parts: Part[] = [];
+  private readonly tools = new Map<number, ToolCallPart>();
   finishReason: FinishReason | undefined;
   usage: Usage | undefined;
   error: GatewayError | undefined;
 
   add(event: StreamEvent): void {
+    const last = this.parts.at(-1);
     switch (event.type) {
       case "start":
         this.id = event.id;
@@ -51,15 +54,25 @@ export class ResponseCollector {
         this.created = event.created;
         break;
       case "text-delta":
-        this.text += event.text;
+        if (last?.type === "text") last.text += event.text;
+        else this.parts.push({ type: "text", text: event.text });
         break;
       case "reasoning-delta":
-        this.reasoning += event.text;
-        if (event.signature) this.signature = event.signature;
+        if (event.redacted !== undefined) {
+          this.parts.push({ type: "reasoning", text: "", redacted: event.redacted });
+          break;
+        }
+        // A signature closes a reasoning block: what follows is a new block with its own.
+        if (last?.type === "reasoning" && last.signature === undefined && last.redacted === undefined) last.text += event.text;
+        else this.parts.push({ type: "reasoning", text: event.text });
+        if (event.signature) (this.parts.at(-1) as ReasoningPart).signature = event.signature;
         break;
-      case "tool-call-start":
-        this.tools.set(event.index, { id: event.id, name: event.name, arguments: "", ...(event.signature ? { signature: event.signature } : {}) });
+      case "tool-call-start": {
+        const tool: ToolCallPart = { type: "tool-call", id: event.id, name: event.name, arguments: "", ...(event.signature ? { signature: event.signature } : {}) };
+        this.tools.set(event.index, tool);
+        this.parts.push(tool);
         break;
+      }
       case "tool-call-delta": {
         const tool = this.tools.get(event.index);
         if (tool) tool.arguments += event.argumentsDelta;
@@ -80,10 +93,7 @@ export class ResponseCollector {
   response(): Response | GatewayError {
     if (this.error) return this.error;
     if (!this.finishReason) return gatewayError("upstream_invalid", "upstream stream ended before it finished");
-    const content: Part[] = [];
-    if (this.reasoning) content.push({ type: "reasoning", text: this.reasoning, ...(this.signature ? { signature: this.signature } : {}) });
-    if (this.text) content.push({ type: "text", text: this.text });
-    for (const [, tool] of [...this.tools].sort(([a], [b]) => a - b)) content.push({ type: "tool-call", ...tool });
+    const content = this.parts.filter((part) => part.type !== "text" || part.text !== "");
     return {
       id: this.id, model: this.model, created: this.created, content, finishReason: this.finishReason,
       ...(this.usage ? { usage: this.usage } : {}),

@@ -3,6 +3,7 @@ import { gatewayError } from "../errors.ts";
 import type { DialectId } from "../dialects/codec.ts";
 import type { Gateway } from "../gateway.ts";
 import { errorResponse } from "../pipeline/generate.ts";
+import { anthropicRoutes } from "./anthropic.ts";
 import { geminiRoutes } from "./gemini.ts";
 import { health } from "./health.ts";
 import { openaiRoutes } from "./openai.ts";
@@ -20,6 +21,7 @@ export function createApp(gw: Gateway) {
   return new Elysia()
     .use(health(gw))
     .use(openaiRoutes(gw))
+    .use(anthropicRoutes(gw))
     .use(geminiRoutes(gw))
     .onError(({ code, error, request }) => {
       // Anything no route claimed, or a failure past the handlers, still answers in a dialect.
