@@ -1,23 +1,15 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { isGatewayError, type GatewayError } from "../../../core/errors.ts";
+import type { GatewayError } from "../../../core/errors.ts";
 import { emptyRequest, type Request } from "../../../core/ir.ts";
 import { decodeRequest, encodeRequest } from "../../../core/dialects/anthropic/request.ts";
+import { invalid, ok } from "../../support/codec.ts";
 
 const fixture = (name: string) => JSON.parse(readFileSync(new URL(`../../fixtures/anthropic/${name}`, import.meta.url), "utf8"));
 
-function decoded(body: unknown): Request {
-  const result = decodeRequest(body);
-  if (isGatewayError(result)) throw new Error(`expected a request, got ${result.message}`);
-  return result;
-}
+const decoded = (body: unknown): Request => ok(decodeRequest(body));
 
-function rejected(body: unknown): GatewayError {
-  const result = decodeRequest(body);
-  if (!isGatewayError(result)) throw new Error("expected an invalid_request error");
-  expect(result.kind).toBe("invalid_request");
-  return result;
-}
+const rejected = (body: unknown): GatewayError => invalid(decodeRequest(body));
 
 const user = (content: unknown) => ({ role: "user", content });
 const minimal = (extra: Record<string, unknown> = {}) => ({ model: "m", max_tokens: 100, messages: [user("hi")], ...extra });

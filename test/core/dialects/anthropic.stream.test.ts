@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { StreamEvent } from "../../../core/ir.ts";
 import { streamDecoder, streamEncoder } from "../../../core/dialects/anthropic/stream.ts";
 import { parseSse } from "../../support/sse.ts";
+import { assembled } from "../../support/codec.ts";
 
 const fixture = (name: string) => readFileSync(new URL(`../../fixtures/anthropic/${name}`, import.meta.url), "utf8");
 
@@ -19,15 +20,6 @@ function encodeAll(events: StreamEvent[], model = "public-model"): string {
   return events.map((event) => encoder.encode(event)).join("") + encoder.end();
 }
 
-/** The full arguments of each tool call, by IR index. */
-function assembled(events: StreamEvent[]): Record<number, string> {
-  const out: Record<number, string> = {};
-  for (const event of events) {
-    if (event.type === "tool-call-start") out[event.index] = "";
-    if (event.type === "tool-call-delta") out[event.index] += event.argumentsDelta;
-  }
-  return out;
-}
 
 const texts = (events: StreamEvent[], type: "text-delta" | "reasoning-delta") =>
   events.flatMap((e) => (e.type === type ? [e.text] : [])).join("");

@@ -1,26 +1,18 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { isGatewayError, type GatewayError } from "../../../core/errors.ts";
+import type { GatewayError } from "../../../core/errors.ts";
 import type { Request } from "../../../core/ir.ts";
 import { decodeRequest, encodeRequest } from "../../../core/dialects/gemini/request.ts";
+import { invalid, ok } from "../../support/codec.ts";
 
 const fixture = (name: string) => JSON.parse(readFileSync(new URL(`../../fixtures/gemini/${name}`, import.meta.url), "utf8"));
 
 /** What the server route adds: the model from the URL path, and the stream flag from the action. */
 const routed = <T extends Record<string, unknown>>(body: T, stream = false) => ({ ...body, model: "gemini-2.5-flash", stream });
 
-function decoded(body: unknown): Request {
-  const result = decodeRequest(body);
-  if (isGatewayError(result)) throw new Error(`expected a request, got ${result.message} (${result.param})`);
-  return result;
-}
+const decoded = (body: unknown): Request => ok(decodeRequest(body));
 
-function rejected(body: unknown): GatewayError {
-  const result = decodeRequest(body);
-  if (!isGatewayError(result)) throw new Error("expected an invalid_request error");
-  expect(result.kind).toBe("invalid_request");
-  return result;
-}
+const rejected = (body: unknown): GatewayError => invalid(decodeRequest(body));
 
 const user = (...parts: unknown[]) => ({ role: "user", parts });
 const model = (...parts: unknown[]) => ({ role: "model", parts });

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { StreamEvent } from "../../../core/ir.ts";
 import { streamDecoder, streamEncoder } from "../../../core/dialects/openai-chat/stream.ts";
 import { parseSse } from "../../support/sse.ts";
+import { assembled } from "../../support/codec.ts";
 
 const fixture = (name: string) => readFileSync(new URL(`../../fixtures/openai-chat/${name}`, import.meta.url), "utf8");
 
@@ -18,15 +19,6 @@ function encodeAll(events: StreamEvent[], options = { model: "public-model", inc
   return events.map((event) => encoder.encode(event)).join("") + encoder.end();
 }
 
-/** The full arguments of each tool call, by IR index. */
-function assembled(events: StreamEvent[]): Record<number, string> {
-  const out: Record<number, string> = {};
-  for (const event of events) {
-    if (event.type === "tool-call-start") out[event.index] = "";
-    if (event.type === "tool-call-delta") out[event.index] += event.argumentsDelta;
-  }
-  return out;
-}
 
 const TOOL_ARGUMENTS = String.raw`{"location":"Paris, France","note":"say \"bonjour\" then \u00e9t\u00e9 \n"}`;
 
