@@ -460,7 +460,7 @@ async function main(): Promise<void> {
   const appends: AppendResult[] = [];
   for (const durability of process.env.BENCH_APPEND === "0" ? [] : ["normal", "full"] as const) {
     for (const appenders of [1, 32]) {
-      process.stdout.write(`  running EventLog.append durability=${durability} appenders=${appenders}… `);
+      process.stdout.write(`  running EventLog.commit durability=${durability} appenders=${appenders}… `);
       const r = await appendBench(durability, appenders, 1.5);
       appends.push(r);
       console.log(`${fmt(r.appends_per_s)} events/s`);
