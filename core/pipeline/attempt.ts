@@ -75,6 +75,10 @@ async function viaExecute(ctx: RequestContext, ir: Request, target: Target, exec
   if (typeof result === "object" && result !== null && Symbol.asyncIterator in result) {
     return { ok: true, source: { kind: "ir-stream", events: result }, signal, status: 200, passthrough: false };
   }
+  const response = result as Partial<Response> | null | undefined;
+  if (!response || !Array.isArray(response.content) || typeof response.finishReason !== "string") {
+    throw new Error("execute() returned neither a response, a stream of events, nor an error");
+  }
   return { ok: true, source: { kind: "ir", response: result as Response }, signal, status: 200, passthrough: false };
 }
 

@@ -2,7 +2,7 @@ import { Elysia } from "elysia";
 import { gatewayError } from "../errors.ts";
 import type { DialectId } from "../dialects/codec.ts";
 import type { Gateway } from "../gateway.ts";
-import { errorResponse } from "../pipeline/generate.ts";
+import { errorResponse } from "../pipeline/respond.ts";
 import { anthropicRoutes } from "./anthropic.ts";
 import { geminiRoutes } from "./gemini.ts";
 import { health } from "./health.ts";

@@ -1,7 +1,8 @@
 import { Elysia } from "elysia";
 import { gatewayError } from "../errors.ts";
 import type { Gateway } from "../gateway.ts";
-import { errorResponse, handleGeneration } from "../pipeline/generate.ts";
+import { handleGeneration } from "../pipeline/generate.ts";
+import { errorResponse } from "../pipeline/respond.ts";
 import { publicModels } from "../routing/resolve.ts";
 
 // Google's Gemini dialect: the model and the action travel in the path,

@@ -180,6 +180,21 @@ describe("isolation", () => {
     expect(timeline[4]!.data).toMatchObject({ target: "broken/fragile", fallback: true });
   });
 
+  test("an executor that returns nonsense fails its attempt as a plugin failure, not a 500", async () => {
+    const nonsense: Plugin = { hook: "executor", kind: "nonsense", execute: async () => null as never };
+    const other = await startGateway(`providers:\n  - { id: n, kind: nonsense, models: [nothing] }\n`, { plugins: [...builtinPlugins, nonsense] });
+    try {
+      const response = await fetch(`${other.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: "nothing", messages: [{ role: "user", content: "x" }] }) });
+      expect(response.status).toBe(502);
+      const body = await response.json() as { error: { message: string } };
+      expect(body.error.message).toContain("executor nonsense failed: execute() returned neither");
+      const failed = other.gw.log.read(0, 1000).find((e) => e.type === "plugin.failed")!;
+      expect(failed.data).toMatchObject({ plugin: "executor:nonsense", phase: "call" });
+    } finally {
+      await other.close();
+    }
+  });
+
   test("a compressor that throws is skipped: the request goes upstream unchanged", async () => {
     const before = compressorCalls;
     upstream.reset();

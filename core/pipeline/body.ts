@@ -1,0 +1,36 @@
+import { gatewayError, type GatewayError } from "../errors.ts";
+
+/** The body as text, refusing one larger than `max` bytes before reading it all. */
+export async function readBody(http: globalThis.Request, max: number): Promise<string | GatewayError> {
+  const tooLarge = () => gatewayError("payload_too_large", `request body is larger than ${max} bytes`, { code: "request_too_large" });
+  const length = http.headers.get("content-length");
+  const declared = length === null ? NaN : Number(length);
+  if (declared > max) return tooLarge();
+  if (!http.body) return "";
+  if (declared >= 0) {
+    // The size is known and within the cap (Bun holds the body to it): the fast path.
+    try {
+      return await http.text();
+    } catch {
+      return gatewayError("invalid_request", "could not read the request body");
+    }
+  }
+  const reader = http.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > max) {
+        await reader.cancel().catch(() => {});
+        return tooLarge();
+      }
+      chunks.push(value);
+    }
+  } catch {
+    return gatewayError("invalid_request", "could not read the request body");
+  }
+  return new TextDecoder().decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+}

@@ -1,0 +1,124 @@
+import { RequestCancelled, RequestCompleted, RequestFailed } from "../../events/catalog/request.ts";
+import type { Codec } from "../dialects/codec.ts";
+import { gatewayError, isGatewayError, statusOf, type GatewayError } from "../errors.ts";
+import type { Gateway } from "../gateway.ts";
+import type { Usage } from "../ir.ts";
+import type { Target } from "../routing/resolve.ts";
+import type { RequestContext, Source } from "./attempt.ts";
+import { ResponseCollector, responseEvents } from "./ir-stream.ts";
+import { irSource, passthroughSource, pump, type StreamOutcome } from "./stream.ts";
+import type { AttemptSignal } from "./upstream.ts";
+
+// The answer to the client once an attempt succeeded: a whole body, or a stream. The terminal
+// event commits before the last byte is sent (the durability rule, part two).
+
+export type Headers = Record<string, string>;
+
+interface Served {
+  target: Target;
+  attempts: number;
+}
+
+function usageData(usage: Usage | undefined) {
+  if (!usage) return {};
+  return {
+    usage: {
+      input_tokens: usage.inputTokens,
+      output_tokens: usage.outputTokens,
+      ...(usage.cachedInputTokens !== undefined ? { cached_input_tokens: usage.cachedInputTokens } : {}),
+      ...(usage.cacheWriteTokens !== undefined ? { cache_write_tokens: usage.cacheWriteTokens } : {}),
+      ...(usage.reasoningTokens !== undefined ? { reasoning_tokens: usage.reasoningTokens } : {}),
+    },
+  };
+}
+
+export async function respond(
+  ctx: RequestContext, source: Source, signal: AttemptSignal, served: Served,
+  headers: Headers, started: number, publicModel: string,
+): Promise<globalThis.Response> {
+  const { gw, codec, id, ir } = ctx;
+  const { target, attempts } = served;
+  const elapsed = () => Math.round((performance.now() - started) * 1000) / 1000;
+  const base = { request: id, target: target.id, provider: target.provider.id, model: target.model, attempts };
+
+  if (!ir.stream && (source.kind === "raw-json" || source.kind === "ir")) {
+    signal.dispose();
+    const response = source.response;
+    const text = source.kind === "raw-json" ? source.text : JSON.stringify(codec.encodeResponse(response, publicModel));
+    const ms = elapsed();
+    // The durability rule, part two: the terminal event commits before the answer is sent.
+    await gw.log.commit(RequestCompleted, {
+      ...base, status: 200, stream: false, ttfb_ms: ms, total_ms: ms, finish_reason: response.finishReason, ...usageData(response.usage),
+    }, { alone: gw.inFlight === 1 }).catch(() => {});
+    logLine(gw, { request: id, model: publicModel, target: target.id, status: 200, attempts, ms, tokens: response.usage });
+    return new Response(text, { status: 200, headers: { ...headers, "content-type": "application/json" } });
+  }
+
+  if (!ir.stream) {
+    // The executor streamed although the client did not ask to: gather it into one answer.
+    const events = source.kind === "ir-stream" ? source.events : undefined;
+    const collector = new ResponseCollector();
+    try {
+      if (events) for await (const event of events) collector.add(event);
+    } catch (error) {
+      collector.add({ type: "error", error: isGatewayError(error) ? error : gatewayError("upstream_error", "upstream stream broke off") });
+    }
+    signal.dispose();
+    const response = collector.response();
+    if (isGatewayError(response)) {
+      await gw.log.commit(RequestFailed, { ...base, status: statusOf(response), reason: response.kind, message: response.message, total_ms: elapsed() }).catch(() => {});
+      logLine(gw, { request: id, model: publicModel, target: target.id, status: statusOf(response), reason: response.kind, attempts, ms: elapsed() });
+      return errorResponse(codec, response, headers);
+    }
+    return respond(ctx, { kind: "ir", response }, signal, served, headers, started, publicModel);
+  }
+
+  // Streaming.
+  let ttfb = 0;
+  const stream = source.kind === "raw-sse"
+    ? passthroughSource(source.body, source.codec, signal, source.injectedUsage)
+    : irSource(
+      source.kind === "ir-stream" ? source.events : (async function* () { yield* responseEvents(source.response); })(),
+      codec, { model: publicModel, includeUsage: ir.streamUsage === true }, signal,
+    );
+  const body = pump(stream, codec, {
+    firstByte: () => {
+      ttfb = elapsed();
+    },
+    terminal: (outcome: StreamOutcome) => {
+      const total = elapsed();
+      const usage = usageData(outcome.tally.usage);
+      logLine(gw, { request: id, model: publicModel, target: target.id, status: outcome.kind === "completed" ? 200 : outcome.kind === "cancelled" ? 499 : statusOf(outcome.error), attempts, ms: total, stream: true, tokens: outcome.tally.usage });
+      switch (outcome.kind) {
+        case "completed":
+          return gw.log.commit(RequestCompleted, {
+            ...base, status: 200, stream: true, ttfb_ms: ttfb || total, total_ms: total,
+            ...(outcome.tally.finishReason ? { finish_reason: outcome.tally.finishReason } : {}), ...usage,
+          });
+        case "failed":
+          return gw.log.commit(RequestFailed, {
+            ...base, status: statusOf(outcome.error), reason: outcome.error.kind, message: outcome.error.message, total_ms: total, ...usage,
+          });
+        case "cancelled":
+          return gw.log.commit(RequestCancelled, { ...base, status: 499, total_ms: total, streamed_chars: outcome.sent, ...usage });
+      }
+    },
+  });
+  return new Response(body, {
+    status: 200,
+    headers: { ...headers, "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" },
+  });
+}
+
+export function errorResponse(codec: Codec, error: GatewayError, headers: Headers = {}): globalThis.Response {
+  const extra: Headers = error.retryAfter !== undefined ? { "retry-after": String(Math.ceil(error.retryAfter)) } : {};
+  return new Response(JSON.stringify(codec.encodeError(error)), {
+    status: statusOf(error),
+    headers: { ...headers, ...extra, "content-type": "application/json" },
+  });
+}
+
+export function logLine(gw: Gateway, fields: Record<string, unknown>): void {
+  gw.logger.info(fields, "request");
+}
+
