@@ -30,6 +30,8 @@ export const ProviderSchema = Type.Object({
   timeouts: Type.Optional(Type.Partial(timeouts(false), { additionalProperties: false })),
   /** Ask OpenAI-compatible upstreams for usage in streams even if the client did not. */
   stream_usage: Type.Boolean({ default: true }),
+  /** Settings only this provider's executor reads (e.g. azure-openai's api_version and deployments). */
+  options: Type.Record(Type.String(), Type.Unknown(), { default: {} }),
 }, { additionalProperties: false });
 
 export const Strategy = Type.Union([
