@@ -10,6 +10,7 @@ import type { Codec, DialectId } from "./dialects/codec.ts";
 import { anthropic } from "./dialects/anthropic/index.ts";
 import { gemini } from "./dialects/gemini/index.ts";
 import { openaiChat } from "./dialects/openai-chat/index.ts";
+import { openaiResponses } from "./dialects/openai-responses/index.ts";
 import { secretsOf, type Gateway } from "./gateway.ts";
 import type { Plugin } from "./plugins/hooks.ts";
 import { PluginHost } from "./plugins/host.ts";
@@ -17,7 +18,7 @@ import { PluginHost } from "./plugins/host.ts";
 /** A start-up problem the user can fix: printed as one line, exit code 2. */
 export class StartError extends Error {}
 
-export const codecs: ReadonlyMap<DialectId, Codec> = new Map<DialectId, Codec>([openaiChat, anthropic, gemini].map((codec) => [codec.id, codec]));
+export const codecs: ReadonlyMap<DialectId, Codec> = new Map<DialectId, Codec>([openaiChat, openaiResponses, anthropic, gemini].map((codec) => [codec.id, codec]));
 
 export interface BootOptions {
   config: Config;

@@ -6,12 +6,14 @@ import { errorResponse } from "../pipeline/respond.ts";
 import { anthropicRoutes } from "./anthropic.ts";
 import { geminiRoutes } from "./gemini.ts";
 import { health } from "./health.ts";
+import { openaiResponsesRoutes } from "./openai-responses.ts";
 import { openaiRoutes } from "./openai.ts";
 
 /** The dialect a path belongs to, for errors no route handler answered. */
 function dialectOf(path: string): DialectId {
   if (path.startsWith("/v1beta/") || /^\/v1\/models\/.+:/.test(path)) return "gemini";
   if (path.startsWith("/v1/messages")) return "anthropic";
+  if (path.startsWith("/v1/responses")) return "openai-responses";
   return "openai-chat";
 }
 
@@ -21,6 +23,7 @@ export function createApp(gw: Gateway) {
   return new Elysia()
     .use(health(gw))
     .use(openaiRoutes(gw))
+    .use(openaiResponsesRoutes(gw))
     .use(anthropicRoutes(gw))
     .use(geminiRoutes(gw))
     .onError(({ code, error, request }) => {

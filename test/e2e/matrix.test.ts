@@ -6,11 +6,12 @@ import { startFakeUpstream, type FakeUpstream } from "../support/fake-upstream.t
 import { TOOL_ARGS, vendorBehaviour } from "../support/fake-vendors.ts";
 import { startGateway, type TestGateway } from "../support/gateway.ts";
 
-// The conformance matrix: each official SDK, unchanged, through Sluice to each upstream kind,
+// The conformance matrix: each official SDK (the openai SDK twice: Chat Completions and
+// Responses), unchanged, through Sluice to each upstream kind,
 // streaming and not, plain text and a tool call. Every cell checks content, tool arguments,
 // the stop reason and usage, and the table is printed at the end.
 
-type Client = "openai" | "anthropic" | "gemini";
+type Client = "openai" | "responses" | "anthropic" | "gemini";
 type Upstream = "openai" | "anthropic" | "gemini";
 type Mode = "json" | "stream";
 type Task = "text" | "tool";
@@ -40,7 +41,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  const clients: Client[] = ["openai", "anthropic", "gemini"];
+  const clients: Client[] = ["openai", "responses", "anthropic", "gemini"];
   const lines = ["", "conformance matrix (client → upstream: json/stream × text/tool)"];
   for (const client of clients) {
     for (const up of ["openai", "anthropic", "gemini"] as Upstream[]) {
@@ -76,6 +77,23 @@ async function viaOpenAI(model: string, mode: Mode, task: Task): Promise<Answer>
     text: r.choices[0]!.message.content ?? "",
     ...(call && call.type === "function" ? { tool: { name: call.function.name, args: call.function.arguments } } : {}),
     stop: r.choices[0]!.finish_reason, usage: { input: r.usage?.prompt_tokens ?? 0, output: r.usage?.completion_tokens ?? 0 },
+  };
+}
+
+async function viaResponses(model: string, mode: Mode, task: Task): Promise<Answer> {
+  const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "sk-client", maxRetries: 0 });
+  const prompt = task === "tool" ? "please use the tool" : "hello matrix";
+  const params = {
+    model, input: prompt,
+    ...(task === "tool" ? { tools: [{ type: "function" as const, name: TOOL.name, description: TOOL.description, parameters: TOOL.schema, strict: false }] } : {}),
+  };
+  const r = mode === "json" ? await client.responses.create(params) : await client.responses.stream(params).finalResponse();
+  const call = r.output.find((item) => item.type === "function_call");
+  return {
+    text: r.output_text,
+    ...(call && call.type === "function_call" ? { tool: { name: call.name, args: call.arguments } } : {}),
+    // The Responses API has no stop reason: a finished turn is "completed", with or without a call.
+    stop: r.status ?? "", usage: { input: r.usage?.input_tokens ?? 0, output: r.usage?.output_tokens ?? 0 },
   };
 }
 
@@ -121,16 +139,17 @@ async function viaGemini(model: string, mode: Mode, task: Task): Promise<Answer>
 }
 
 const CALL: Record<Client, (model: string, mode: Mode, task: Task) => Promise<Answer>> = {
-  openai: viaOpenAI, anthropic: viaAnthropic, gemini: viaGemini,
+  openai: viaOpenAI, responses: viaResponses, anthropic: viaAnthropic, gemini: viaGemini,
 };
 /** The stop reason each client's vocabulary uses for an ended turn and for a tool call. */
 const STOP: Record<Client, Record<Task, string>> = {
   openai: { text: "stop", tool: "tool_calls" },
+  responses: { text: "completed", tool: "completed" },
   anthropic: { text: "end_turn", tool: "tool_use" },
   gemini: { text: "STOP", tool: "STOP" },
 };
 
-describe.each(["openai", "anthropic", "gemini"] as Client[])("%s SDK", (client) => {
+describe.each(["openai", "responses", "anthropic", "gemini"] as Client[])("%s SDK", (client) => {
   describe.each(["openai", "anthropic", "gemini"] as Upstream[])("→ %s upstream", (up) => {
     for (const mode of ["json", "stream"] as Mode[]) {
       for (const task of ["text", "tool"] as Task[]) {

@@ -1,0 +1,27 @@
+import type { Codec } from "../codec.ts";
+import { encodeError, encodeStreamError, errorMessage } from "./error.ts";
+import { passthroughRequest } from "./passthrough.ts";
+import { decodeRequest, encodeRequest } from "./request.ts";
+import { decodeResponse, encodeResponse } from "./response.ts";
+import { streamDecoder, streamEncoder } from "./stream.ts";
+
+// The terminal events carry the finish and the usage (the whole response), error events the
+// error; response.created gives the stream its id and model. The decoder reports a stream
+// without a terminal event as cut short, so every terminal event must be let through.
+const SIGNIFICANT = /"type"\s*:\s*"(?:response\.(?:created|completed|incomplete|failed)|error)"/;
+
+/** OpenAI Responses (/v1/responses), stateless: previous_response_id and store pass through in `extra`. */
+export const openaiResponses: Codec = {
+  id: "openai-responses",
+  decodeRequest,
+  encodeRequest,
+  decodeResponse,
+  encodeResponse,
+  passthroughRequest,
+  streamDecoder,
+  streamSignificant: (data) => SIGNIFICANT.test(data),
+  streamEncoder,
+  encodeError,
+  encodeStreamError: (error) => encodeStreamError(error),
+  errorMessage,
+};
