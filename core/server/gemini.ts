@@ -4,6 +4,7 @@ import type { Gateway } from "../gateway.ts";
 import { handleGeneration } from "../pipeline/generate.ts";
 import { errorResponse } from "../pipeline/respond.ts";
 import { publicModels } from "../routing/resolve.ts";
+import { handleCountTokens } from "./count-tokens.ts";
 
 // Google's Gemini dialect: the model and the action travel in the path,
 // `/v1beta/models/{model}:generateContent` — and the same under /v1, which current
@@ -19,8 +20,9 @@ export function geminiRoutes(gw: Gateway) {
     const colon = path.lastIndexOf(":");
     const model = colon > 0 ? path.slice(0, colon) : "";
     const action = colon > 0 ? path.slice(colon + 1) : "";
+    if (model && action === "countTokens") return handleCountTokens(gw, codec, request, model, "gemini");
     if (!model || !ACTIONS.has(action)) {
-      return errorResponse(codec, gatewayError("not_found", `no such method: ${action || "(none)"}; use :generateContent or :streamGenerateContent`));
+      return errorResponse(codec, gatewayError("not_found", `no such method: ${action || "(none)"}; use :generateContent, :streamGenerateContent or :countTokens`));
     }
     const stream = action === "streamGenerateContent";
     if (stream && url.searchParams.get("alt") !== "sse") {
@@ -34,7 +36,7 @@ export function geminiRoutes(gw: Gateway) {
   const list = () => Response.json({
     models: publicModels(gw.config).map((m) => ({
       name: `models/${m.id}`, baseModelId: m.id, displayName: m.id,
-      supportedGenerationMethods: ["generateContent", "streamGenerateContent"],
+      supportedGenerationMethods: ["generateContent", "streamGenerateContent", "countTokens"],
     })),
   });
   return new Elysia({ name: "gemini" })
