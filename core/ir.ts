@@ -113,3 +113,19 @@ export type StreamEvent =
 export function emptyRequest(model: string): Request {
   return { model, system: [], messages: [], tools: [], stream: false, extra: {} };
 }
+
+/** An embeddings request: one vector per input text, in order. */
+export interface EmbeddingRequest {
+  /** The model name the upstream should see (after routing), or the public name before it. */
+  model: string;
+  inputs: string[];
+  /** Length of each vector, for models that can shorten them (OpenAI `dimensions`, Gemini `outputDimensionality`). */
+  dimensions?: number;
+}
+
+export interface EmbeddingResponse {
+  model: string;
+  /** One vector per input, in the order of `inputs`. */
+  vectors: number[][];
+  usage?: { inputTokens: number };
+}

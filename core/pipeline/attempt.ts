@@ -141,8 +141,8 @@ async function viaDialect(ctx: RequestContext, ir: Request, target: Target, exec
 }
 
 /** Which failures move on to the next target. A client's own mistake, or its leaving, does not. */
-export function fallsBack(error: GatewayError, ctx: RequestContext): boolean {
-  if (Date.now() >= ctx.deadlineAt) return false;
+export function fallsBack(error: GatewayError, deadlineAt: number): boolean {
+  if (Date.now() >= deadlineAt) return false;
   switch (error.kind) {
     case "upstream_unreachable":
     case "upstream_timeout":

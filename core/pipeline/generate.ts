@@ -146,7 +146,7 @@ async function generate(
       logLine(gw, { request: id, model: publicModel, status: 499, reason: "cancelled", attempts: n, ms: elapsed() });
       return errorResponse(codec, error, headers);
     }
-    const next = index < targets.length - 1 && fallsBack(error, ctx);
+    const next = index < targets.length - 1 && fallsBack(error, ctx.deadlineAt);
     void gw.log.append(AttemptFailed, {
       request: id, attempt: n, target: target.id, provider: target.provider.id, status: outcome.status,
       reason: error.code?.startsWith("timeout:") ? error.code : error.kind, message: error.message, ms, fallback: next,

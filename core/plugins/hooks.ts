@@ -10,12 +10,13 @@
 
 import type { DialectId } from "../dialects/codec.ts";
 import type { GatewayError } from "../errors.ts";
-import type { Request, Response, StreamEvent } from "../ir.ts";
+import type { EmbeddingRequest, EmbeddingResponse, Request, Response, StreamEvent } from "../ir.ts";
 import type { ProviderConfig } from "../../schemas/config.ts";
 
 export type { DialectId } from "../dialects/codec.ts";
 export type { GatewayError, ErrorKind } from "../errors.ts";
 export type * as IR from "../ir.ts";
+export type { EmbeddingRequest, EmbeddingResponse } from "../ir.ts";
 export type { ProviderConfig } from "../../schemas/config.ts";
 
 /** What an executor's `request()` returns: where and how to call the upstream. */
@@ -42,6 +43,8 @@ export interface ExecuteContext {
  * byte-for-byte passthrough when the client speaks the same dialect. The long form overrides
  * `execute()` and returns an IR response, or an async iterable of IR stream events when
  * `ir.stream` is true; it may also return a GatewayError value to fail the attempt.
+ * `embed()` serves embeddings (`/v1/embeddings`, Gemini's `:embedContent`); an executor
+ * without it is skipped for embeddings requests.
  */
 export interface ExecutorPlugin {
   hook: "executor";
@@ -50,6 +53,11 @@ export interface ExecutorPlugin {
   dialect?: DialectId;
   request?(ir: Request, provider: ProviderConfig): UpstreamRequest | Promise<UpstreamRequest>;
   execute?(ir: Request, ctx: ExecuteContext): Promise<Response | AsyncIterable<StreamEvent> | GatewayError>;
+  /**
+   * One vector per input, in order, or a GatewayError value to fail the attempt (a thrown error
+   * fails it too). `request.model` is the upstream's model name; pass `ctx.signal` to every fetch.
+   */
+  embed?(request: EmbeddingRequest, ctx: ExecuteContext): Promise<EmbeddingResponse | GatewayError>;
 }
 
 export interface HookContext {

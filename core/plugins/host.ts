@@ -15,7 +15,7 @@ import { pluginName, type AuthPlugin, type CloakPlugin, type CompressorPlugin, t
 const Fn = Type.Function([], Type.Unknown());
 const Dialect = Type.Union([Type.Literal("openai-chat"), Type.Literal("openai-responses"), Type.Literal("anthropic"), Type.Literal("gemini")]);
 const PluginShape = TypeCompiler.Compile(Type.Union([
-  Type.Object({ hook: Type.Literal("executor"), kind: Type.String({ pattern: "^[a-z0-9][a-z0-9._-]*$" }), dialect: Type.Optional(Dialect), request: Type.Optional(Fn), execute: Type.Optional(Fn) }),
+  Type.Object({ hook: Type.Literal("executor"), kind: Type.String({ pattern: "^[a-z0-9][a-z0-9._-]*$" }), dialect: Type.Optional(Dialect), request: Type.Optional(Fn), execute: Type.Optional(Fn), embed: Type.Optional(Fn) }),
   Type.Object({ hook: Type.Literal("compressor"), name: Type.String({ minLength: 1 }), touches: Type.Array(Type.String()), compress: Fn }),
   Type.Object({ hook: Type.Literal("cloak"), name: Type.String({ minLength: 1 }), redact: Fn }),
   Type.Object({ hook: Type.Literal("auth"), name: Type.String({ minLength: 1 }), authenticate: Fn }),

@@ -5,6 +5,7 @@ import type { Gateway } from "../gateway.ts";
 import { errorResponse } from "../pipeline/respond.ts";
 import { anthropicRoutes } from "./anthropic.ts";
 import { countTokensRoutes } from "./count-tokens.ts";
+import { embeddingsRoutes } from "./embeddings.ts";
 import { geminiRoutes } from "./gemini.ts";
 import { health } from "./health.ts";
 import { openaiResponsesRoutes } from "./openai-responses.ts";
@@ -27,6 +28,7 @@ export function createApp(gw: Gateway) {
     .use(openaiResponsesRoutes(gw))
     .use(anthropicRoutes(gw))
     .use(countTokensRoutes(gw))
+    .use(embeddingsRoutes(gw))
     .use(geminiRoutes(gw))
     .onError(({ code, error, request }) => {
       // Anything no route claimed, or a failure past the handlers, still answers in a dialect.

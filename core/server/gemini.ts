@@ -1,6 +1,8 @@
 import { Elysia } from "elysia";
 import { gatewayError } from "../errors.ts";
 import type { Gateway } from "../gateway.ts";
+import { geminiWire } from "../pipeline/embed-wire.ts";
+import { handleEmbeddings } from "../pipeline/embed.ts";
 import { handleGeneration } from "../pipeline/generate.ts";
 import { errorResponse } from "../pipeline/respond.ts";
 import { publicModels } from "../routing/resolve.ts";
@@ -14,6 +16,7 @@ const ACTIONS = new Set(["generateContent", "streamGenerateContent"]);
 
 export function geminiRoutes(gw: Gateway) {
   const codec = gw.codecs.get("gemini")!;
+  const embedWires = { embedContent: geminiWire(gw, "embedContent"), batchEmbedContents: geminiWire(gw, "batchEmbedContents") };
   const generate = ({ request, server }: { request: Request; server: { timeout(r: Request, s: number): void } | null }) => {
     const url = new URL(request.url);
     const path = decodeURIComponent(url.pathname.replace(/^\/v1(beta)?\/models\//, ""));
@@ -21,8 +24,11 @@ export function geminiRoutes(gw: Gateway) {
     const model = colon > 0 ? path.slice(0, colon) : "";
     const action = colon > 0 ? path.slice(colon + 1) : "";
     if (model && action === "countTokens") return handleCountTokens(gw, codec, request, model, "gemini");
+    if (model && (action === "embedContent" || action === "batchEmbedContents")) {
+      return handleEmbeddings(gw, request, embedWires[action], `/v1beta/models/{model}:${action}`, { bodyRead: () => server?.timeout(request, 0), model });
+    }
     if (!model || !ACTIONS.has(action)) {
-      return errorResponse(codec, gatewayError("not_found", `no such method: ${action || "(none)"}; use :generateContent, :streamGenerateContent or :countTokens`));
+      return errorResponse(codec, gatewayError("not_found", `no such method: ${action || "(none)"}; use :generateContent, :streamGenerateContent, :countTokens, :embedContent or :batchEmbedContents`));
     }
     const stream = action === "streamGenerateContent";
     if (stream && url.searchParams.get("alt") !== "sse") {

@@ -1,4 +1,5 @@
 import type { ExecutorPlugin } from "../../core/plugins/hooks.ts";
+import { openaiEmbed } from "./openai.ts";
 
 /**
  * Azure OpenAI (`POST {base_url}/openai/deployments/{deployment}/chat/completions?api-version=…`).
@@ -39,5 +40,14 @@ export default {
       url: `${root}/openai/deployments/${encodeURIComponent(deployment)}/chat/completions?api-version=${encodeURIComponent(apiVersion)}`,
       headers: { "api-key": provider.api_key },
     };
+  },
+  embed: (request, ctx) => {
+    const { provider } = ctx;
+    if (!provider.base_url) throw new Error("azure-openai: base_url is required (https://<resource>.openai.azure.com)");
+    const { apiVersion, deployments } = settings(provider.options);
+    const deployment = Object.hasOwn(deployments, request.model) ? deployments[request.model]! : request.model;
+    const root = provider.base_url.replace(/\/+$/, "");
+    const url = `${root}/openai/deployments/${encodeURIComponent(deployment)}/embeddings?api-version=${encodeURIComponent(apiVersion)}`;
+    return openaiEmbed("azure-openai", url, { "api-key": provider.api_key }, request, ctx);
   },
 } satisfies ExecutorPlugin;

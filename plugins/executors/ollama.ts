@@ -1,4 +1,5 @@
 import type { ExecutorPlugin, GatewayError, IR } from "../../core/plugins/hooks.ts";
+import { checkVectors, postJson } from "./embed-http.ts";
 
 /**
  * Ollama's native API (`POST {base_url}/api/chat`, default base_url http://127.0.0.1:11434).
@@ -242,5 +243,22 @@ export default {
     }
     if (json.error !== undefined) return { kind: "upstream_error", message: `ollama: ${json.error}` };
     return decodeResponse(json, ir, id);
+  },
+  // Embeddings: POST /api/embed {model, input: string[]} → {embeddings, prompt_eval_count}.
+  // `dimensions` is passed on; Ollama versions that do not know it ignore it.
+  async embed(request, ctx) {
+    const url = `${(ctx.provider.base_url ?? DEFAULT_BASE_URL).replace(/\/+$/, "")}/api/embed`;
+    const body = { model: request.model, input: request.inputs, ...(request.dimensions !== undefined ? { dimensions: request.dimensions } : {}) };
+    const result = await postJson("ollama", url, { authorization: ctx.provider.api_key ? `Bearer ${ctx.provider.api_key}` : undefined }, body, ctx);
+    if (!result.ok) return result.error;
+    const json = result.json as { model?: unknown; embeddings?: unknown; prompt_eval_count?: unknown; error?: unknown } | null;
+    if (typeof json?.error === "string") return { kind: "upstream_error", message: `ollama: ${json.error}` };
+    const vectors = checkVectors("ollama", json?.embeddings, request.inputs.length);
+    if (!Array.isArray(vectors)) return vectors;
+    const tokens = json?.prompt_eval_count;
+    return {
+      model: typeof json?.model === "string" ? json.model : request.model, vectors,
+      ...(typeof tokens === "number" ? { usage: { inputTokens: tokens } } : {}),
+    };
   },
 } satisfies ExecutorPlugin;

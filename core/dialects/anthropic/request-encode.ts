@@ -2,7 +2,9 @@ import type { ImagePart, Message, Part, Request, ToolChoice, ToolDefinition, Too
 import { assistantBlocks } from "./response.ts";
 
 // IR → a body the Anthropic Messages API accepts. Everything the IR cannot say in this dialect
-// (seed, response_format) is dropped here, on purpose, rather than sent for the upstream to reject.
+// (seed) is dropped here, on purpose, rather than sent for the upstream to reject. A response
+// format goes out as structured outputs (`output_config.format`, see encodeOutputConfig): it must
+// never be dropped, or a client asking for JSON silently gets prose back.
 
 type Block = Record<string, unknown>;
 type WireMessage = { role: "user" | "assistant"; content: Block[] };
@@ -35,10 +37,27 @@ export function encodeRequest(ir: Request): Record<string, unknown> {
   if (ir.stream) body.stream = true;
   if (ir.user !== undefined) body.metadata = { user_id: ir.user };
   if (!("thinking" in ir.extra) && ir.reasoningEffort !== undefined) addThinking(body, ir);
+  const outputConfig = encodeOutputConfig(ir.responseFormat, ir.extra.output_config);
+  if (outputConfig) body.output_config = outputConfig;
   for (const [key, value] of Object.entries(ir.extra)) {
     if (!(key in body) && key !== "tools") body[key] = value;
   }
   return body;
+}
+
+/**
+ * IR response format → Anthropic structured outputs, `output_config: {format: {type: "json_schema",
+ * schema}}` (Messages API, https://platform.claude.com/docs/en/build-with-claude/structured-outputs),
+ * merged over any output_config the client of this dialect sent (its `effort`). The answer comes back
+ * as an ordinary text block holding the JSON, so nothing changes on the way back. Anthropic has no
+ * schema-less JSON mode: "json" (OpenAI's json_object) goes out as the schema of any object; a model
+ * that cannot take it answers 400, a clear error rather than prose. "text" needs nothing.
+ */
+function encodeOutputConfig(format: Request["responseFormat"], kept: unknown): Record<string, unknown> | undefined {
+  const config: Record<string, unknown> = typeof kept === "object" && kept !== null && !Array.isArray(kept) ? { ...kept } : {};
+  if (format?.type === "json-schema") config.format = { type: "json_schema", schema: format.schema };
+  else if (format?.type === "json") config.format = { type: "json_schema", schema: { type: "object" } };
+  return Object.keys(config).length > 0 ? config : undefined;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import type { GatewayError } from "../../errors.ts";
-import type { ImagePart, Message, Part, Request, TextPart, ToolChoice, ToolDefinition } from "../../ir.ts";
+import type { ImagePart, Message, Part, Request, ResponseFormat, TextPart, ToolChoice, ToolDefinition } from "../../ir.ts";
 import {
   RequestSchema, type ContentBlockBody, type MessageBody, type RequestBody, type ResultBlockBody,
 } from "../../../schemas/anthropic.ts";
@@ -30,6 +30,19 @@ const KNOWN = new Set([
   "stop_sequences", "stream", "metadata",
 ]);
 
+/**
+ * Budget steps read back as an effort for another dialect's upstream (the inverse of
+ * request-encode.ts's BUDGET, by steps as the Gemini codec reads thinkingBudget): ≤1024 minimal,
+ * ≤2048 low, ≤8192 medium, more high. Without it a client that turned thinking on got none from
+ * any other provider. `thinking` itself stays in `extra` for the same dialect, byte for byte.
+ */
+function effortOfBudget(budget: number): NonNullable<Request["reasoningEffort"]> {
+  if (budget <= 1024) return "minimal";
+  if (budget <= 2048) return "low";
+  if (budget <= 8192) return "medium";
+  return "high";
+}
+
 export function decodeRequest(body: unknown): Request | GatewayError {
   if (!check.Check(body)) {
     return schemaError(check, body, "The request body must be a JSON object with 'model', 'messages' and 'max_tokens'.");
@@ -51,6 +64,12 @@ export function decodeRequest(body: unknown): Request | GatewayError {
   if (body.top_p !== undefined) request.topP = body.top_p;
   if (body.stop_sequences !== undefined) request.stop = body.stop_sequences;
   if (typeof body.metadata?.user_id === "string") request.user = body.metadata.user_id;
+  if (body.thinking?.type === "enabled" && typeof body.thinking.budget_tokens === "number") {
+    request.reasoningEffort = effortOfBudget(body.thinking.budget_tokens);
+  }
+  const format = decodeOutputFormat(body, extra);
+  if (format && "kind" in format) return format;
+  if (format) request.responseFormat = format;
   if (body.tool_choice !== undefined) {
     const { type, name, disable_parallel_tool_use: serial } = body.tool_choice;
     const choice = decodeToolChoice(type, name);
@@ -59,6 +78,25 @@ export function decodeRequest(body: unknown): Request | GatewayError {
     if (serial !== undefined) request.parallelToolCalls = !serial;
   }
   return request;
+}
+
+/**
+ * Structured outputs (`output_config.format`, `{type: "json_schema", schema}`) are the IR's
+ * json-schema format, named "response" (Anthropic has no name). The rest of output_config (effort)
+ * stays in `extra` for the same dialect, where request-encode.ts merges the format back in.
+ */
+function decodeOutputFormat(body: RequestBody, extra: Record<string, unknown>): ResponseFormat | GatewayError | undefined {
+  const config = (body as Record<string, unknown>).output_config;
+  if (typeof config !== "object" || config === null || Array.isArray(config)) return undefined;
+  const { format, ...rest } = config as Record<string, unknown>;
+  if (format == null) return undefined;
+  if (typeof format !== "object" || Array.isArray(format)) return invalid("output_config.format", "Invalid value for 'output_config.format': expected an object.");
+  const { type, schema } = format as Record<string, unknown>;
+  if (type !== "json_schema") return invalid("output_config.format.type", `Invalid value for 'output_config.format.type': expected "json_schema", but got ${JSON.stringify(type)} instead.`);
+  if (typeof schema !== "object" || schema === null || Array.isArray(schema)) return missing("output_config.format.schema");
+  if (Object.keys(rest).length > 0) extra.output_config = rest;
+  else delete extra.output_config;
+  return { type: "json-schema", name: "response", schema: schema as Record<string, unknown> };
 }
 
 function extraOf(body: RequestBody): Record<string, unknown> {

@@ -76,6 +76,8 @@ describe("anthropic decodeRequest: a client body that uses most of the surface",
       stop: ["###"],
       stream: true,
       user: "user-7f3a",
+      // a thinking budget of 1024 reads as the smallest effort, for another dialect's upstream
+      reasoningEffort: "minimal",
       // no IR meaning: kept for an upstream of this dialect
       extra: {
         top_k: 40,
@@ -148,7 +150,7 @@ describe("anthropic encodeRequest: IR from other dialects", () => {
     ] });
   });
 
-  it("maps tool choice, parallel calls, stop, user and images; drops seed and response_format", () => {
+  it("maps tool choice, parallel calls, stop, user, images and response_format (structured outputs); drops seed", () => {
     const ir: Request = {
       ...base(), toolChoice: { type: "required" }, parallelToolCalls: false, stop: ["END"], user: "u1", seed: 7,
       responseFormat: { type: "json" }, tools: [{ name: "f", parameters: { properties: {} }, strict: true }],
@@ -160,6 +162,7 @@ describe("anthropic encodeRequest: IR from other dialects", () => {
       tools: [{ name: "f", input_schema: { type: "object", properties: {} }, strict: true }],
       tool_choice: { type: "any", disable_parallel_tool_use: true },
       stop_sequences: ["END"], metadata: { user_id: "u1" },
+      output_config: { format: { type: "json_schema", schema: { type: "object" } } },
     });
     expect(encodeRequest({ ...ir, toolChoice: { type: "tool", name: "f" }, parallelToolCalls: undefined }).tool_choice).toStrictEqual({ type: "tool", name: "f" });
     expect(encodeRequest({ ...ir, toolChoice: undefined }).tool_choice).toStrictEqual({ type: "auto", disable_parallel_tool_use: true });
