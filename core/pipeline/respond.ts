@@ -34,11 +34,10 @@ function usageData(usage: Usage | undefined) {
 
 export async function respond(
   ctx: RequestContext, source: Source, signal: AttemptSignal, served: Served,
-  headers: Headers, started: number, publicModel: string,
+  headers: Headers, elapsed: () => number, publicModel: string,
 ): Promise<globalThis.Response> {
   const { gw, codec, id, ir } = ctx;
   const { target, attempts } = served;
-  const elapsed = () => Math.round((performance.now() - started) * 1000) / 1000;
   const base = { request: id, target: target.id, provider: target.provider.id, model: target.model, attempts };
 
   if (!ir.stream && (source.kind === "raw-json" || source.kind === "ir")) {
@@ -70,7 +69,7 @@ export async function respond(
       logLine(gw, { request: id, model: publicModel, target: target.id, status: statusOf(response), reason: response.kind, attempts, ms: elapsed() });
       return errorResponse(codec, response, headers);
     }
-    return respond(ctx, { kind: "ir", response }, signal, served, headers, started, publicModel);
+    return respond(ctx, { kind: "ir", response }, signal, served, headers, elapsed, publicModel);
   }
 
   // Streaming.

@@ -1,0 +1,204 @@
+import {
+  AttemptFailed, AttemptStarted, AttemptSucceeded, RequestCancelled, RequestFailed, RequestReceived,
+} from "../../events/catalog/request.ts";
+import type { Codec } from "../dialects/codec.ts";
+import { gatewayError, isGatewayError, statusOf, type GatewayError } from "../errors.ts";
+import type { Gateway } from "../gateway.ts";
+import type { ExecutorPlugin } from "../plugins/hooks.ts";
+import { resolveTargets, type Target } from "../routing/resolve.ts";
+import { fallsBack } from "./attempt.ts";
+import { readBody } from "./body.ts";
+import { authenticate } from "./plugins.ts";
+import { errorResponse, logLine, type Headers } from "./respond.ts";
+
+// What every data-plane request shares, whatever it asks for (a generation, embeddings):
+// its id and headers, admission (body, JSON, decode, auth, routing, `request.received`
+// committed before any upstream is called), the attempts over its targets with fallback, and
+// its failure record. Every way out leaves exactly one terminal event.
+
+export interface Frame {
+  gw: Gateway;
+  id: string;
+  /** The client's dialect, for errors. */
+  codec: Codec;
+  /** The dialect name recorded in events (a codec id, or e.g. "openai-embeddings"). */
+  dialect: string;
+  endpoint: string;
+  headers: Headers;
+  /** ms since the request arrived */
+  elapsed(): number;
+}
+
+/** Run `handle` for one request, with its id, in-flight count, and a dialect 500 for a gateway bug. */
+export async function withFrame(
+  gw: Gateway, codec: Codec, dialect: string, endpoint: string, handle: (frame: Frame) => Promise<globalThis.Response>,
+): Promise<globalThis.Response> {
+  const started = performance.now();
+  const id = `req_${Bun.randomUUIDv7("hex").replaceAll("-", "")}`;
+  const frame: Frame = {
+    gw, id, codec, dialect, endpoint,
+    headers: { "x-sluice-request-id": id, "x-sluice-attempts": "0" },
+    elapsed: () => Math.round((performance.now() - started) * 1000) / 1000,
+  };
+  gw.inFlight++;
+  try {
+    return await handle(frame);
+  } catch (error) {
+    // A bug, not a request's fault: answer in the dialect, keep the record whole, no stack to the client.
+    gw.logger.error({ request: id, err: error instanceof Error ? error.message : String(error) }, "request failed inside the gateway");
+    await gw.log.commit(RequestFailed, { request: id, status: 500, reason: "internal", message: "internal error", attempts: 0, total_ms: frame.elapsed() }).catch(() => {});
+    return errorResponse(codec, gatewayError("internal", "internal error"), { "x-sluice-request-id": id });
+  } finally {
+    gw.inFlight--;
+  }
+}
+
+/** Refuse a request that was never admitted: received and failed are recorded together. */
+export async function reject(frame: Frame, error: GatewayError, model = "", stream = false): Promise<globalThis.Response> {
+  const { gw, id } = frame;
+  await Promise.all([
+    gw.log.append(RequestReceived, { request: id, dialect: frame.dialect, endpoint: frame.endpoint, model, stream, candidates: [] }),
+    gw.log.commit(RequestFailed, { request: id, status: statusOf(error), reason: error.kind, message: error.message, attempts: 0, total_ms: frame.elapsed() }),
+  ]).catch(() => {});
+  logLine(gw, { request: id, model, status: statusOf(error), reason: error.kind, ms: frame.elapsed() });
+  return errorResponse(frame.codec, error, frame.headers);
+}
+
+/** Fail an admitted request before any attempt (e.g. its cloak failed). */
+export async function failEarly(frame: Frame, error: GatewayError): Promise<globalThis.Response> {
+  await frame.gw.log.commit(RequestFailed, {
+    request: frame.id, status: statusOf(error), reason: error.kind, message: error.message, attempts: 0, total_ms: frame.elapsed(),
+  }).catch(() => {});
+  return errorResponse(frame.codec, error, frame.headers);
+}
+
+export interface Admitted<D> {
+  decoded: D;
+  raw: string;
+  model: string;
+  targets: Target[];
+}
+
+/**
+ * Read, parse and decode the body, authenticate, resolve the targets, and put the request on
+ * record. Returns the response to send instead when the request is refused.
+ */
+export async function admit<D extends { model: string; stream?: boolean }>(
+  frame: Frame, http: globalThis.Request,
+  options: {
+    bodyRead?: () => void;
+    /** Fields a route adds to the parsed body before decoding, from the URL (Gemini's model and stream). */
+    fromUrl?: Record<string, unknown>;
+    /** The model named in the URL, recorded when the body cannot be read. */
+    urlModel?: string;
+    decode: (body: unknown) => D | GatewayError;
+  },
+): Promise<Admitted<D> | globalThis.Response> {
+  const { gw } = frame;
+  const urlModel = options.urlModel ?? (typeof options.fromUrl?.model === "string" ? options.fromUrl.model : "");
+  if (!gw.accepting) {
+    return errorResponse(frame.codec, gatewayError("unavailable", "Sluice is shutting down or its event log is unavailable", { retryAfter: 1 }), frame.headers);
+  }
+  const raw = await readBody(http, gw.config.server.max_body_bytes);
+  if (typeof raw !== "string") return reject(frame, raw, urlModel);
+  options.bodyRead?.();
+  let body: unknown;
+  try {
+    body = JSON.parse(raw);
+  } catch (error) {
+    return reject(frame, gatewayError("invalid_request", `request body is not valid JSON: ${(error as Error).message}`), urlModel);
+  }
+  if (options.fromUrl && typeof body === "object" && body !== null && !Array.isArray(body)) body = { ...body, ...options.fromUrl };
+  const decoded = options.decode(body);
+  if (isGatewayError(decoded)) {
+    const model = typeof (body as { model?: unknown })?.model === "string" ? (body as { model: string }).model : urlModel;
+    return reject(frame, decoded, model.slice(0, 200));
+  }
+  const model = decoded.model;
+  const stream = decoded.stream === true;
+
+  const auth = await authenticate(gw, http);
+  if ("deny" in auth) return reject(frame, auth.deny, model, stream);
+
+  const targets = resolveTargets(gw.config, model);
+  if (targets.length === 0) {
+    const hint = gw.config.providers.length === 0
+      ? "no providers are configured: set OPENAI_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY, or write a sluice.yaml"
+      : "GET /v1/models lists the models";
+    return reject(frame, gatewayError("model_not_found", `model "${model.slice(0, 200)}" is not served here; ${hint}`, { code: "model_not_found", param: "model" }), model, stream);
+  }
+
+  // The durability rule, part one: the request is on record before anything goes upstream.
+  try {
+    await gw.log.commit(RequestReceived, {
+      request: frame.id, dialect: frame.dialect, endpoint: frame.endpoint, model, stream,
+      candidates: targets.map((t) => t.id), ...(auth.caller ? { caller: auth.caller } : {}),
+    }, { alone: gw.inFlight === 1 });
+  } catch {
+    return errorResponse(frame.codec, gatewayError("unavailable", "the event log cannot be written", { retryAfter: 1 }), frame.headers);
+  }
+  return { decoded, raw, model, targets };
+}
+
+/** One attempt's result: a value to answer with, or an error (with the upstream status, 0 if none). */
+export type Attempt<S> = { ok: true; value: S; status: number } | { ok: false; error: GatewayError; status: number; reason?: string };
+
+export interface AttemptPlan<S> {
+  targets: Target[];
+  deadlineAt: number;
+  publicModel: string;
+  /** Whether the request goes upstream as the client's own bytes (for attempt.started). */
+  passthrough(executor: ExecutorPlugin): boolean;
+  /** Call one target; `undefined` executor means no plugin serves its kind. */
+  attempt(target: Target, executor: ExecutorPlugin): Promise<Attempt<S>>;
+  /** Answer the client from a successful attempt; commits the terminal event. */
+  answer(value: S, target: Target, attempts: number): Promise<globalThis.Response>;
+}
+
+/** Try the targets in order, falling back where the failure allows; record every attempt. */
+export async function tryTargets<S>(frame: Frame, plan: AttemptPlan<S>): Promise<globalThis.Response> {
+  const { gw, id, headers } = frame;
+  let last: { error: GatewayError; target: Target } | undefined;
+  for (const [index, target] of plan.targets.entries()) {
+    const n = index + 1;
+    headers["x-sluice-attempts"] = String(n);
+    const executor = gw.plugins.executor(target.provider.kind);
+    const attemptStarted = performance.now();
+    void gw.log.append(AttemptStarted, {
+      request: id, attempt: n, target: target.id, provider: target.provider.id, model: target.model,
+      passthrough: executor ? plan.passthrough(executor) : false,
+    });
+    const outcome: Attempt<S> = executor
+      ? await plan.attempt(target, executor)
+      : { ok: false, error: gatewayError("upstream_error", `no executor plugin for kind "${target.provider.kind}" is loaded`), status: 0 };
+    const ms = Math.round((performance.now() - attemptStarted) * 1000) / 1000;
+    if (outcome.ok) {
+      void gw.log.append(AttemptSucceeded, { request: id, attempt: n, target: target.id, provider: target.provider.id, status: outcome.status, ttfb_ms: ms });
+      headers["x-sluice-provider"] = target.provider.id;
+      headers["x-sluice-model"] = target.model;
+      return plan.answer(outcome.value, target, n);
+    }
+    const error = outcome.error;
+    if (error.kind === "cancelled") {
+      await gw.log.commit(RequestCancelled, { request: id, status: 499, attempts: n, total_ms: frame.elapsed(), streamed_chars: 0 }).catch(() => {});
+      logLine(gw, { request: id, model: plan.publicModel, status: 499, reason: "cancelled", attempts: n, ms: frame.elapsed() });
+      return errorResponse(frame.codec, error, headers);
+    }
+    const next = index < plan.targets.length - 1 && fallsBack(error, plan.deadlineAt);
+    void gw.log.append(AttemptFailed, {
+      request: id, attempt: n, target: target.id, provider: target.provider.id, status: outcome.status,
+      reason: outcome.reason ?? (error.code?.startsWith("timeout:") ? error.code : error.kind), message: error.message, ms, fallback: next,
+      ...(error.retryAfter !== undefined ? { retry_after: error.retryAfter } : {}),
+    });
+    last = { error, target };
+    if (!next) break;
+  }
+
+  const error = last!.error;
+  headers["x-sluice-provider"] = last!.target.provider.id;
+  headers["x-sluice-model"] = last!.target.model;
+  const attempts = Number(headers["x-sluice-attempts"]);
+  await gw.log.commit(RequestFailed, { request: id, status: statusOf(error), reason: error.kind, message: error.message, attempts, total_ms: frame.elapsed() }).catch(() => {});
+  logLine(gw, { request: id, model: plan.publicModel, status: statusOf(error), reason: error.kind, attempts, ms: frame.elapsed() });
+  return errorResponse(frame.codec, error, headers);
+}
