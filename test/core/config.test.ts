@@ -33,6 +33,14 @@ routes:
     expect(result.digest).toMatch(/^[0-9a-f]{64}$/);
   });
 
+  test("the README's sluice.yaml example is a valid config", async () => {
+    const { readFileSync } = await import("node:fs");
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    const example = readme.split("## Configuration")[1]!.split("```yaml")[1]!.split("```")[0]!;
+    const result = parseConfig(example, "README.md", { OPENAI_API_KEY: "sk-x" });
+    expect(result.ok ? "valid" : result.error).toBe("valid");
+  });
+
   test("YAML syntax errors name the line and column", () => {
     expect(error("server:\n  port: 1\n bad: [\n")).toMatch(/^sluice\.yaml:3:\d+: invalid YAML: /);
   });
