@@ -34,3 +34,20 @@ export async function readBody(http: globalThis.Request, max: number): Promise<s
   }
   return new TextDecoder().decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
 }
+
+/** JSON bodies nest at most this deep: decoders recurse, and nothing real nests further. */
+export const MAX_DEPTH = 128;
+
+/** Whether `value` nests objects and arrays deeper than `max` (iterative: safe on any input). */
+export function nestsDeeperThan(value: unknown, max: number): boolean {
+  const stack: Array<{ node: unknown; depth: number }> = [{ node: value, depth: 0 }];
+  while (stack.length > 0) {
+    const { node, depth } = stack.pop()!;
+    if (typeof node !== "object" || node === null) continue;
+    if (depth >= max) return true;
+    for (const child of Array.isArray(node) ? node : Object.values(node)) {
+      if (typeof child === "object" && child !== null) stack.push({ node: child, depth: depth + 1 });
+    }
+  }
+  return false;
+}

@@ -7,7 +7,7 @@ import type { Gateway } from "../gateway.ts";
 import type { ExecutorPlugin } from "../plugins/hooks.ts";
 import { resolveTargets, type Target } from "../routing/resolve.ts";
 import { fallsBack } from "./attempt.ts";
-import { readBody } from "./body.ts";
+import { MAX_DEPTH, nestsDeeperThan, readBody } from "./body.ts";
 import { authenticate } from "./plugins.ts";
 import { errorResponse, logLine, type Headers } from "./respond.ts";
 
@@ -107,6 +107,9 @@ export async function admit<D extends { model: string; stream?: boolean }>(
     body = JSON.parse(raw);
   } catch (error) {
     return reject(frame, gatewayError("invalid_request", `request body is not valid JSON: ${(error as Error).message}`), urlModel);
+  }
+  if (nestsDeeperThan(body, MAX_DEPTH)) {
+    return reject(frame, gatewayError("invalid_request", `request body nests deeper than ${MAX_DEPTH} levels`), urlModel);
   }
   if (options.fromUrl && typeof body === "object" && body !== null && !Array.isArray(body)) body = { ...body, ...options.fromUrl };
   const decoded = options.decode(body);

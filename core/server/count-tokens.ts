@@ -2,7 +2,7 @@ import { Elysia } from "elysia";
 import type { Codec } from "../dialects/codec.ts";
 import { gatewayError, isGatewayError, type GatewayError } from "../errors.ts";
 import type { Gateway } from "../gateway.ts";
-import { readBody } from "../pipeline/body.ts";
+import { MAX_DEPTH, nestsDeeperThan, readBody } from "../pipeline/body.ts";
 import { authenticate } from "../pipeline/plugins.ts";
 import { errorResponse } from "../pipeline/respond.ts";
 import { resolveTargets } from "../routing/resolve.ts";
@@ -38,6 +38,9 @@ export async function handleCountTokens(
     }
     if (typeof body !== "object" || body === null || Array.isArray(body)) {
       return errorResponse(codec, gatewayError("invalid_request", "the request body must be a JSON object"));
+    }
+    if (nestsDeeperThan(body, MAX_DEPTH)) {
+      return errorResponse(codec, gatewayError("invalid_request", `request body nests deeper than ${MAX_DEPTH} levels`));
     }
     const prepared = dialect === "anthropic" ? anthropicBody(body as Record<string, unknown>) : geminiBody(body as Record<string, unknown>, model ?? "");
     const decoded = codec.decodeRequest(prepared);
