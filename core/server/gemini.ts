@@ -10,7 +10,8 @@ import { handleCountTokens } from "./count-tokens.ts";
 
 // Google's Gemini dialect: the model and the action travel in the path,
 // `/v1beta/models/{model}:generateContent` — and the same under /v1, which current
-// @google/genai versions call. A model name may itself hold slashes (provider/model).
+// @google/genai versions call. A model name may itself hold slashes (provider/model); under
+// /v1beta the `models/` prefix may be left out.
 
 const ACTIONS = new Set(["generateContent", "streamGenerateContent"]);
 
@@ -19,7 +20,8 @@ export function geminiRoutes(gw: Gateway) {
   const embedWires = { embedContent: geminiWire(gw, "embedContent"), batchEmbedContents: geminiWire(gw, "batchEmbedContents") };
   const generate = ({ request, server }: { request: Request; server: { timeout(r: Request, s: number): void } | null }) => {
     const url = new URL(request.url);
-    const path = decodeURIComponent(url.pathname.replace(/^\/v1(beta)?\/models\//, ""));
+    // `models/` may be missing: @ai-sdk/google sends a model id holding a slash as the path itself.
+    const path = decodeURIComponent(url.pathname.replace(/^\/v1beta\/(models\/)?|^\/v1\/models\//, ""));
     const colon = path.lastIndexOf(":");
     const model = colon > 0 ? path.slice(0, colon) : "";
     const action = colon > 0 ? path.slice(colon + 1) : "";
@@ -48,5 +50,6 @@ export function geminiRoutes(gw: Gateway) {
   return new Elysia({ name: "gemini" })
     .post("/v1beta/models/*", generate, { parse: "none" })
     .post("/v1/models/*", generate, { parse: "none" })
+    .post("/v1beta/*", generate, { parse: "none" })
     .get("/v1beta/models", list);
 }

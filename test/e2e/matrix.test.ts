@@ -1,4 +1,8 @@
+import { createAnthropic } from "@ai-sdk/anthropic";
+import { createGoogleGenerativeAI } from "@ai-sdk/google";
+import { createOpenAI } from "@ai-sdk/openai";
 import Anthropic from "@anthropic-ai/sdk";
+import { generateText, jsonSchema, Output, streamText, tool, type LanguageModel, type ModelMessage } from "ai";
 import { GoogleGenAI } from "@google/genai";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -9,11 +13,15 @@ import {
 import { startGateway, type TestGateway } from "../support/gateway.ts";
 
 // The conformance matrix: each official SDK (the openai SDK twice: Chat Completions and
-// Responses), unchanged, through Sluice to each upstream kind,
+// Responses; the Vercel ai SDK with its openai (Chat and Responses), anthropic and google
+// providers), unchanged, through Sluice to each upstream kind,
 // streaming and not, plain text and a tool call. Every cell checks content, tool arguments,
 // the stop reason and usage, and the table is printed at the end.
 
-type Client = "openai" | "responses" | "anthropic" | "gemini";
+type Client = "openai" | "responses" | "anthropic" | "gemini" | AiClient;
+/** The Vercel ai SDK, one client per provider package. */
+type AiClient = "ai-openai" | "ai-responses" | "ai-anthropic" | "ai-google";
+const CLIENTS: Client[] = ["openai", "responses", "anthropic", "gemini", "ai-openai", "ai-responses", "ai-anthropic", "ai-google"];
 type Upstream = "openai" | "anthropic" | "gemini";
 type Mode = "json" | "stream";
 type Task = "text" | "tool" | "image" | "json" | "thinking";
@@ -49,6 +57,9 @@ const results: Array<{ cell: string; ok: boolean }> = [];
 const BY_DESIGN = [
   "openai→anthropic|gemini thinking: Chat Completions' reasoning_content has no signature field, so the reasoning text is asserted and the signature is not (it cannot be carried)",
   "responses→* thinking: the reasoning summary text is asserted; Responses carries a foreign signature as encrypted_content, not asserted byte-exact",
+  "ai-openai→* thinking: @ai-sdk/openai's Chat model does not read reasoning_content (not an OpenAI field), so the answer text, stop and usage are asserted and the reasoning is not",
+  "ai-google→* image: the google provider would download a non-Google image URL itself, so it sends the PNG bytes alone",
+  "ai-anthropic→* json: structuredOutputMode \"outputFormat\" (the mode it picks for a known Claude); for an unknown model id it would fake the schema with a forced \"json\" tool",
 ];
 
 beforeAll(async () => {
@@ -62,12 +73,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  const clients: Client[] = ["openai", "responses", "anthropic", "gemini"];
+  const clients = CLIENTS;
   const lines = ["", "conformance matrix (client → upstream: json/stream × text/tool/image/json/thinking)"];
   for (const client of clients) {
     for (const up of ["openai", "anthropic", "gemini"] as Upstream[]) {
       const cells = results.filter((r) => r.cell.startsWith(`${client}→${up} `));
-      lines.push(`  ${`${client} → ${up}`.padEnd(24)} ${cells.map((c) => `${c.cell.split(" ")[1]}:${c.ok ? "pass" : "FAIL"}`).join("  ")}`);
+      lines.push(`  ${`${client} → ${up}`.padEnd(27)} ${cells.map((c) => `${c.cell.split(" ")[1]}:${c.ok ? "pass" : "FAIL"}`).join("  ")}`);
     }
   }
   const passed = results.filter((r) => r.ok).length;
@@ -199,8 +210,84 @@ async function viaGemini(model: string, mode: Mode, task: Task): Promise<Answer>
   return { text, ...(tool ? { tool } : {}), ...(reasoning ? { reasoning } : {}), stop, usage };
 }
 
+/** The ai SDK's model for a client: the provider package pointed at Sluice the way its docs say. */
+function aiModel(client: AiClient, model: string): LanguageModel {
+  switch (client) {
+    case "ai-openai": return createOpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "sk-client" }).chat(model);
+    case "ai-responses": return createOpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "sk-client" }).responses(model);
+    case "ai-anthropic": return createAnthropic({ baseURL: `${gateway.url}/v1`, apiKey: "sk-client" })(model);
+    // The google provider treats an id with a "/" as a full resource path and sends
+    // /v1beta/ge/gemini-x:generateContent: Sluice accepts that without the models/ prefix.
+    case "ai-google": return createGoogleGenerativeAI({ baseURL: `${gateway.url}/v1beta`, apiKey: "client-key" })(model);
+  }
+}
+
+/** The options each ai-SDK provider needs to ask for reasoning. */
+const AI_THINKING: Record<AiClient, Record<string, Record<string, any>>> = {
+  // The openai provider drops reasoningEffort for a model id it does not know as a reasoner ("oa/gpt-x"): forceReasoning keeps it.
+  "ai-openai": { openai: { reasoningEffort: "low", forceReasoning: true } },
+  "ai-responses": { openai: { reasoningEffort: "low", reasoningSummary: "auto", forceReasoning: true } },
+  "ai-anthropic": { anthropic: { thinking: { type: "enabled", budgetTokens: 1024 } } },
+  "ai-google": { google: { thinkingConfig: { includeThoughts: true, thinkingBudget: 1024 } } },
+};
+
+/** The ai SDK sends a URL image as a URL only where the provider takes URLs; google's would be downloaded, so it gets the bytes alone. */
+const aiSendsUrl = (client: AiClient) => client !== "ai-google";
+
+async function viaAi(client: AiClient, model: string, mode: Mode, task: Task): Promise<Answer> {
+  const prompt = PROMPT[task];
+  const messages: ModelMessage[] = [{
+    role: "user",
+    content: task === "image"
+      ? [
+          { type: "text", text: prompt },
+          { type: "image", image: new Uint8Array(Buffer.from(PNG_BASE64, "base64")), mediaType: "image/png" },
+          ...(aiSendsUrl(client) ? [{ type: "image" as const, image: new URL(IMAGE_URL) }] : []),
+        ]
+      : prompt,
+  }];
+  const params = {
+    model: aiModel(client, model), messages, maxRetries: 0,
+    ...(task === "tool" ? { tools: { [TOOL.name]: tool({ description: TOOL.description, inputSchema: jsonSchema<Record<string, unknown>>(TOOL.schema as any) }) } } : {}),
+    ...(task === "json" ? { output: Output.object({ schema: jsonSchema<{ city: string; temp: number }>(SCHEMA as any) }) } : {}),
+    // For a model id without "claude-" the anthropic provider fakes structured output with a forced "json" tool;
+    // outputFormat asks for Anthropic's own output_config.format, as it does for a known Claude.
+    ...(task === "json" && client === "ai-anthropic" ? { providerOptions: { anthropic: { structuredOutputMode: "outputFormat" } } } : {}),
+    maxOutputTokens: task === "thinking" ? 2048 : 256,
+    ...(task === "thinking" ? { providerOptions: AI_THINKING[client] } : {}),
+  };
+  const signatureOf = (meta: Record<string, Record<string, unknown>> | undefined) =>
+    (meta?.anthropic?.signature ?? meta?.google?.thoughtSignature ?? meta?.openai?.reasoningEncryptedContent) as string | undefined;
+  const answer = (r: {
+    text: string; reasoningText: string | undefined; finishReason: string;
+    toolCalls: Array<{ toolName: string; input: unknown }>;
+    usage: { inputTokens: number | undefined; outputTokens: number | undefined };
+    reasoning: Array<{ providerMetadata?: Record<string, Record<string, unknown>> }>;
+  }): Answer => {
+    const call = r.toolCalls[0];
+    const signature = r.reasoning.map((p) => signatureOf(p.providerMetadata)).find((s) => s !== undefined);
+    return {
+      text: r.text,
+      ...(call ? { tool: { name: call.toolName, args: JSON.stringify(call.input) } } : {}),
+      ...(r.reasoningText ? { reasoning: { text: r.reasoningText, ...(signature ? { signature } : {}) } } : {}),
+      stop: r.finishReason, usage: { input: r.usage.inputTokens ?? 0, output: r.usage.outputTokens ?? 0 },
+    };
+  };
+  if (mode === "json") return answer(await generateText(params as Parameters<typeof generateText>[0]));
+  // streamText reports a failed stream to onError and resolves its promises empty: the error is kept and thrown.
+  let failure: unknown;
+  const r = streamText({ ...(params as Parameters<typeof streamText>[0]), onError: ({ error }) => { failure ??= error; } });
+  const [text, reasoningText, finishReason, toolCalls, usage, reasoning] = await Promise.all([
+    r.text, r.reasoningText, r.finishReason, r.toolCalls, r.usage, r.reasoning,
+  ]).catch((error) => { throw failure ?? error; });
+  if (failure) throw failure;
+  return answer({ text, reasoningText, finishReason, toolCalls, usage, reasoning });
+}
+
 const CALL: Record<Client, (model: string, mode: Mode, task: Task) => Promise<Answer>> = {
   openai: viaOpenAI, responses: viaResponses, anthropic: viaAnthropic, gemini: viaGemini,
+  "ai-openai": (...a) => viaAi("ai-openai", ...a), "ai-responses": (...a) => viaAi("ai-responses", ...a),
+  "ai-anthropic": (...a) => viaAi("ai-anthropic", ...a), "ai-google": (...a) => viaAi("ai-google", ...a),
 };
 /** The stop reason each client's vocabulary uses for an ended turn and for a tool call. */
 const STOP: Record<Client, Record<"text" | "tool", string>> = {
@@ -208,16 +295,27 @@ const STOP: Record<Client, Record<"text" | "tool", string>> = {
   responses: { text: "completed", tool: "completed" },
   anthropic: { text: "end_turn", tool: "tool_use" },
   gemini: { text: "STOP", tool: "STOP" },
+  "ai-openai": { text: "stop", tool: "tool-calls" },
+  "ai-responses": { text: "stop", tool: "tool-calls" },
+  "ai-anthropic": { text: "stop", tool: "tool-calls" },
+  "ai-google": { text: "stop", tool: "tool-calls" },
 };
 
 /** The reasoning each client must show for the thinking task, by upstream (signatures only where byte-exact is promised). */
 function expectReasoning(client: Client, up: Upstream, answer: Answer): void {
+  if (client === "ai-openai") return; // by design: see BY_DESIGN
   expect(answer.reasoning?.text).toBe(REASONING);
   if (client === "anthropic" && up === "anthropic") expect(answer.reasoning?.signature).toBe(SIG_ANTHROPIC);
   if (client === "gemini" && up === "gemini") expect(answer.reasoning?.signature).toBe(SIG_GEMINI);
+  if (client === "ai-anthropic" && up === "anthropic") expect(answer.reasoning?.signature).toBe(SIG_ANTHROPIC);
+  if (client === "ai-google" && up === "gemini") expect(answer.reasoning?.signature).toBe(SIG_GEMINI);
 }
 
-describe.each(["openai", "responses", "anthropic", "gemini"] as Client[])("%s SDK", (client) => {
+/** The image echo a client's request earns: the ai SDK's google provider sends the bytes alone. */
+const expectedText = (client: Client, task: Exclude<Task, "tool">) =>
+  task === "image" && client === "ai-google" ? IMAGE_ECHO.replace(`, url ${IMAGE_URL}`, "") : EXPECTED_TEXT[task];
+
+describe.each(CLIENTS)("%s SDK", (client) => {
   describe.each(["openai", "anthropic", "gemini"] as Upstream[])("→ %s upstream", (up) => {
     for (const mode of ["json", "stream"] as Mode[]) {
       for (const task of TASKS) {
@@ -229,7 +327,7 @@ describe.each(["openai", "responses", "anthropic", "gemini"] as Client[])("%s SD
             if (task === "tool") {
               expect(answer.tool?.name).toBe(TOOL.name);
               expect(answer.tool!.args).toBe(TOOL_ARGS);
-            } else expect(answer.text).toBe(EXPECTED_TEXT[task]);
+            } else expect(answer.text).toBe(expectedText(client, task));
             if (task === "json") expect(JSON.parse(answer.text)).toEqual({ city: "Paris", temp: 21.5 });
             if (task === "thinking") expectReasoning(client, up, answer);
             expect(answer.stop).toBe(STOP[client][task === "tool" ? "tool" : "text"]);
