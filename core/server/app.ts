@@ -7,6 +7,7 @@ import { anthropicRoutes } from "./anthropic.ts";
 import { countTokensRoutes } from "./count-tokens.ts";
 import { embeddingsRoutes } from "./embeddings.ts";
 import { geminiRoutes } from "./gemini.ts";
+import { loopbackGuard } from "./guard.ts";
 import { health } from "./health.ts";
 import { openaiResponsesRoutes } from "./openai-responses.ts";
 import { openaiRoutes } from "./openai.ts";
@@ -22,7 +23,9 @@ function dialectOf(path: string): DialectId {
 /** The Elysia app: one plugin per client dialect, plus health. */
 export function createApp(gw: Gateway) {
   const codecFor = (request: Request) => gw.codecs.get(dialectOf(new URL(request.url).pathname)) ?? gw.codecs.get("openai-chat")!;
+  const guard = loopbackGuard(gw, codecFor);
   return new Elysia()
+    .onRequest(({ request }) => guard(request))
     .use(health(gw))
     .use(openaiRoutes(gw))
     .use(openaiResponsesRoutes(gw))
