@@ -35,7 +35,7 @@ export type Source =
   | { kind: "ir-stream"; events: AsyncIterable<StreamEvent> };
 
 export type Outcome =
-  | { ok: true; source: Source; signal: AttemptSignal; status: number; passthrough: boolean }
+  | { ok: true; source: Source; signal: AttemptSignal; status: number }
   | { ok: false; error: GatewayError; status: number };
 
 const RESPONSE_MAX = 64 * 1024 * 1024;
@@ -73,13 +73,13 @@ async function viaExecute(ctx: RequestContext, ir: Request, target: Target, exec
   if (signal.aborted) return { ok: false, error: signal.error(), status: 0 };
   if (isGatewayError(result)) return { ok: false, error: result, status: 0 };
   if (typeof result === "object" && result !== null && Symbol.asyncIterator in result) {
-    return { ok: true, source: { kind: "ir-stream", events: result }, signal, status: 200, passthrough: false };
+    return { ok: true, source: { kind: "ir-stream", events: result }, signal, status: 200 };
   }
   const response = result as Partial<Response> | null | undefined;
   if (!response || !Array.isArray(response.content) || typeof response.finishReason !== "string") {
     throw new Error("execute() returned neither a response, a stream of events, nor an error");
   }
-  return { ok: true, source: { kind: "ir", response: result as Response }, signal, status: 200, passthrough: false };
+  return { ok: true, source: { kind: "ir", response: result as Response }, signal, status: 200 };
 }
 
 async function viaDialect(ctx: RequestContext, ir: Request, target: Target, executor: ExecutorPlugin, signal: AttemptSignal): Promise<Outcome> {
@@ -119,7 +119,7 @@ async function viaDialect(ctx: RequestContext, ir: Request, target: Target, exec
     const source: Source = sameDialect
       ? { kind: "raw-sse", body: response.body, codec, injectedUsage }
       : { kind: "ir-stream", events: decodeSse(response.body, codec.streamDecoder()) };
-    return { ok: true, source, signal, status: response.status, passthrough };
+    return { ok: true, source, signal, status: response.status };
   }
 
   // A whole JSON body (asked for, or an upstream that ignored `stream`): read it within the attempt,
@@ -137,7 +137,7 @@ async function viaDialect(ctx: RequestContext, ir: Request, target: Target, exec
   const decoded = codec.decodeResponse(json);
   if (isGatewayError(decoded)) return { ok: false, error: decoded, status: response.status };
   const source: Source = sameDialect && !ir.stream ? { kind: "raw-json", text, response: decoded } : { kind: "ir", response: decoded };
-  return { ok: true, source, signal, status: response.status, passthrough };
+  return { ok: true, source, signal, status: response.status };
 }
 
 /** Which failures move on to the next target. A client's own mistake, or its leaving, does not. */
