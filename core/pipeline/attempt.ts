@@ -1,7 +1,7 @@
 import type { Codec } from "../dialects/codec.ts";
 import { gatewayError, isGatewayError, type GatewayError } from "../errors.ts";
 import type { Gateway } from "../gateway.ts";
-import type { Request, Response, StreamEvent } from "../ir.ts";
+import type { Part, Request, Response, StreamEvent } from "../ir.ts";
 import type { ExecutorPlugin } from "../plugins/hooks.ts";
 import { errorText } from "../plugins/host.ts";
 import type { Target } from "../routing/resolve.ts";
@@ -25,6 +25,10 @@ export interface RequestContext {
   signal: AbortSignal;
   /** Date.now() after which no attempt may run (total deadline). */
   deadlineAt: number;
+  /** The id the client sees for the answer, where the gateway names it (Responses API). */
+  responseId?: string;
+  /** Called with the answer's content before its terminal event commits (to store the turn). */
+  answered?: (content: Part[]) => void;
 }
 
 /** What a successful attempt hands to the response side. */

@@ -1,6 +1,8 @@
 import type { Codec } from "../dialects/codec.ts";
 import type { Gateway } from "../gateway.ts";
 import { isPassthrough, runAttempt, type RequestContext, type Source } from "./attempt.ts";
+import { isGatewayError } from "../errors.ts";
+import { continueConversation, responseIdFor, storeTurn } from "./conversation.ts";
 import { admit, failEarly, tryTargets, withFrame } from "./frame.ts";
 import { runRequestPlugins } from "./plugins.ts";
 import { respond } from "./respond.ts";
@@ -26,13 +28,30 @@ export function handleGeneration(
   return withFrame(gw, codec, codec.id, endpoint, async (frame) => {
     const admitted = await admit(frame, http, { ...options, decode: (body) => codec.decodeRequest(body) });
     if (admitted instanceof Response) return admitted;
-    const { decoded, raw, model: publicModel, targets } = admitted;
+    const { raw, model: publicModel, targets } = admitted;
+    let { decoded } = admitted;
+
+    // The Responses API names its answers and may continue a stored conversation.
+    let state: Pick<RequestContext, "responseId" | "answered"> = {};
+    if (codec.id === "openai-responses") {
+      const continued = continueConversation(gw, decoded);
+      if (isGatewayError(continued)) return failEarly(frame, continued);
+      const id = responseIdFor(frame.id);
+      const input = decoded.messages;
+      state = {
+        responseId: id,
+        ...(decoded.extra.store !== false
+          ? { answered: (output) => storeTurn(gw, { request: frame.id, id, ...(continued.previous ? { previous: continued.previous } : {}), input, output }) }
+          : {}),
+      };
+      decoded = continued.request;
+    }
 
     const plugged = await runRequestPlugins(gw, decoded, { request: frame.id, model: publicModel });
     if ("error" in plugged) return failEarly(frame, plugged.error);
     const ctx: RequestContext = {
-      gw, id: frame.id, codec, ir: plugged.request, raw, modified: plugged.modified, signal: http.signal,
-      deadlineAt: Date.now() + gw.config.timeouts.total_ms,
+      gw, id: frame.id, codec, ir: plugged.request, raw, modified: plugged.modified || decoded !== admitted.decoded, signal: http.signal,
+      deadlineAt: Date.now() + gw.config.timeouts.total_ms, ...state,
     };
     return tryTargets<{ source: Source; signal: AttemptSignal }>(frame, {
       targets,

@@ -2,7 +2,7 @@ import { RequestCancelled, RequestCompleted, RequestFailed } from "../../events/
 import type { Codec } from "../dialects/codec.ts";
 import { gatewayError, isGatewayError, statusOf, type GatewayError } from "../errors.ts";
 import type { Gateway } from "../gateway.ts";
-import type { Usage } from "../ir.ts";
+import type { StreamEvent, Usage } from "../ir.ts";
 import type { Target } from "../routing/resolve.ts";
 import type { RequestContext, Source } from "./attempt.ts";
 import { ResponseCollector, responseEvents } from "./ir-stream.ts";
@@ -42,7 +42,9 @@ export async function respond(
 
   if (!ir.stream && (source.kind === "raw-json" || source.kind === "ir")) {
     signal.dispose();
-    const response = source.response;
+    // Bytes passed through keep the upstream's id; an answer Sluice writes may carry its own.
+    const response = source.kind === "ir" && ctx.responseId ? { ...source.response, id: ctx.responseId } : source.response;
+    if (source.kind === "ir") ctx.answered?.(response.content);
     const text = source.kind === "raw-json" ? source.text : JSON.stringify(codec.encodeResponse(response, publicModel));
     const ms = elapsed();
     // The durability rule, part two: the terminal event commits before the answer is sent.
@@ -74,12 +76,12 @@ export async function respond(
 
   // Streaming.
   let ttfb = 0;
+  const events = source.kind === "ir-stream" ? source.events
+    : source.kind === "raw-sse" ? undefined
+    : (async function* () { yield* responseEvents(source.response); })();
   const stream = source.kind === "raw-sse"
     ? passthroughSource(source.body, source.codec, signal, source.injectedUsage)
-    : irSource(
-      source.kind === "ir-stream" ? source.events : (async function* () { yield* responseEvents(source.response); })(),
-      codec, { model: publicModel, includeUsage: ir.streamUsage === true }, signal,
-    );
+    : irSource(ctx.responseId ? renamed(events!, ctx.responseId) : events!, codec, { model: publicModel, includeUsage: ir.streamUsage === true }, signal);
   const body = pump(stream, codec, {
     firstByte: () => {
       ttfb = elapsed();
@@ -89,11 +91,14 @@ export async function respond(
       const usage = usageData(outcome.tally.usage);
       logLine(gw, { request: id, model: publicModel, target: target.id, status: outcome.kind === "completed" ? 200 : outcome.kind === "cancelled" ? 499 : statusOf(outcome.error), attempts, ms: total, stream: true, tokens: outcome.tally.usage });
       switch (outcome.kind) {
-        case "completed":
+        case "completed": {
+          const answer = source.kind === "raw-sse" ? undefined : outcome.tally.response();
+          if (answer && !isGatewayError(answer)) ctx.answered?.(answer.content);
           return gw.log.commit(RequestCompleted, {
             ...base, status: 200, stream: true, ttfb_ms: ttfb || total, total_ms: total,
             ...(outcome.tally.finishReason ? { finish_reason: outcome.tally.finishReason } : {}), ...usage,
           });
+        }
         case "failed":
           return gw.log.commit(RequestFailed, {
             ...base, status: statusOf(outcome.error), reason: outcome.error.kind, message: outcome.error.message, total_ms: total, ...usage,
@@ -107,6 +112,11 @@ export async function respond(
     status: 200,
     headers: { ...headers, "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" },
   });
+}
+
+/** The stream with its start event carrying the given id. */
+async function* renamed(events: AsyncIterable<StreamEvent>, id: string): AsyncGenerator<StreamEvent> {
+  for await (const event of events) yield event.type === "start" ? { ...event, id } : event;
 }
 
 export function errorResponse(codec: Codec, error: GatewayError, headers: Headers = {}): globalThis.Response {

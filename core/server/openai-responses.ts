@@ -2,7 +2,7 @@ import { Elysia } from "elysia";
 import type { Gateway } from "../gateway.ts";
 import { handleGeneration } from "../pipeline/generate.ts";
 
-/** The OpenAI Responses dialect's endpoint (stateless for now: previous_response_id is not resolved). */
+/** The OpenAI Responses dialect's endpoint; its stored conversations live in the event log. */
 export function openaiResponsesRoutes(gw: Gateway) {
   const codec = gw.codecs.get("openai-responses")!;
   return new Elysia({ name: "openai-responses" })

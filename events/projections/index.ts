@@ -1,19 +1,24 @@
 import type { EventLog } from "../log.ts";
 import type { EventRecord } from "../define.ts";
-import { health } from "./health.ts";
+import { conversations, type ConversationsState } from "./conversations.ts";
+import { health, type HealthState } from "./health.ts";
 import { fold, type Projection } from "./projection.ts";
-import { usage } from "./usage.ts";
+import { usage, type UsageState } from "./usage.ts";
 
 export { fold, type Projection } from "./projection.ts";
 export { health, type HealthState, type ProviderHealth } from "./health.ts";
 export { usage, type UsageState, type ModelUsage } from "./usage.ts";
+export { conversations, type ConversationsState, type StoredTurn } from "./conversations.ts";
 
 /** Every projection Sluice keeps live and rebuilds on replay. */
-export const projections = [usage, health] as const;
+export const projections = [usage, health, conversations] as const;
 
-export type ProjectionStates = {
-  [P in (typeof projections)[number] as P["name"]]: P extends Projection<infer S> ? S : never;
-};
+/** The state of every projection, by name. */
+export interface ProjectionStates {
+  usage: UsageState;
+  health: HealthState;
+  conversations: ConversationsState;
+}
 
 function step(states: Record<string, unknown>, event: EventRecord): void {
   for (const projection of projections) {
@@ -25,7 +30,7 @@ function step(states: Record<string, unknown>, event: EventRecord): void {
 export function rebuild(events: Iterable<EventRecord>): ProjectionStates {
   const states = Object.fromEntries(projections.map((p) => [p.name, p.initial()])) as Record<string, unknown>;
   for (const event of events) step(states, event);
-  return states as ProjectionStates;
+  return states as unknown as ProjectionStates;
 }
 
 /** Projections kept up to date as events commit: rebuilt from the log once, then folded live. */

@@ -10,7 +10,7 @@ import { streamDecoder, streamEncoder } from "./stream.ts";
 // without a terminal event as cut short, so every terminal event must be let through.
 const SIGNIFICANT = /"type"\s*:\s*"(?:response\.(?:created|completed|incomplete|failed)|error)"/;
 
-/** OpenAI Responses (/v1/responses), stateless: previous_response_id and store pass through in `extra`. */
+/** OpenAI Responses (/v1/responses). previous_response_id and store arrive in `extra`; the pipeline resolves them (pipeline/conversation.ts). */
 export const openaiResponses: Codec = {
   id: "openai-responses",
   decodeRequest,
