@@ -2,10 +2,11 @@ import { RequestCancelled, RequestCompleted, RequestFailed } from "../../events/
 import type { Codec } from "../dialects/codec.ts";
 import { gatewayError, isGatewayError, statusOf, type GatewayError } from "../errors.ts";
 import type { Gateway } from "../gateway.ts";
-import type { StreamEvent, Usage } from "../ir.ts";
+import type { Part, StreamEvent, Usage } from "../ir.ts";
 import type { Target } from "../routing/resolve.ts";
 import type { RequestContext, Source } from "./attempt.ts";
 import { ResponseCollector, responseEvents } from "./ir-stream.ts";
+import { rememberSignatures } from "./signatures.ts";
 import { irSource, passthroughSource, pump, type StreamOutcome } from "./stream.ts";
 import type { AttemptSignal } from "./upstream.ts";
 
@@ -39,12 +40,17 @@ export async function respond(
   const { gw, codec, id, ir } = ctx;
   const { target, attempts } = served;
   const base = { request: id, target: target.id, provider: target.provider.id, model: target.model, attempts };
+  // An answer Sluice wrote itself (not bytes passed through) is kept where the client needs it again.
+  const settled = (content: Part[]) => {
+    ctx.answered?.(content);
+    rememberSignatures(gw, id, target.provider.id, content);
+  };
 
   if (!ir.stream && (source.kind === "raw-json" || source.kind === "ir")) {
     signal.dispose();
     // Bytes passed through keep the upstream's id; an answer Sluice writes may carry its own.
     const response = source.kind === "ir" && ctx.responseId ? { ...source.response, id: ctx.responseId } : source.response;
-    if (source.kind === "ir") ctx.answered?.(response.content);
+    if (source.kind === "ir") settled(response.content);
     const text = source.kind === "raw-json" ? source.text : JSON.stringify(codec.encodeResponse(response, publicModel));
     const ms = elapsed();
     // The durability rule, part two: the terminal event commits before the answer is sent.
@@ -93,7 +99,7 @@ export async function respond(
       switch (outcome.kind) {
         case "completed": {
           const answer = source.kind === "raw-sse" ? undefined : outcome.tally.response();
-          if (answer && !isGatewayError(answer)) ctx.answered?.(answer.content);
+          if (answer && !isGatewayError(answer)) settled(answer.content);
           return gw.log.commit(RequestCompleted, {
             ...base, status: 200, stream: true, ttfb_ms: ttfb || total, total_ms: total,
             ...(outcome.tally.finishReason ? { finish_reason: outcome.tally.finishReason } : {}), ...usage,

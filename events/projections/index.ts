@@ -3,21 +3,24 @@ import type { EventRecord } from "../define.ts";
 import { conversations, type ConversationsState } from "./conversations.ts";
 import { health, type HealthState } from "./health.ts";
 import { fold, type Projection } from "./projection.ts";
+import { signatures, type SignaturesState } from "./signatures.ts";
 import { usage, type UsageState } from "./usage.ts";
 
 export { fold, type Projection } from "./projection.ts";
 export { health, type HealthState, type ProviderHealth } from "./health.ts";
 export { usage, type UsageState, type ModelUsage } from "./usage.ts";
 export { conversations, type ConversationsState, type StoredTurn } from "./conversations.ts";
+export { signatures, type SignaturesState, type StoredSignatures } from "./signatures.ts";
 
 /** Every projection Sluice keeps live and rebuilds on replay. */
-export const projections = [usage, health, conversations] as const;
+export const projections = [usage, health, conversations, signatures] as const;
 
 /** The state of every projection, by name. */
 export interface ProjectionStates {
   usage: UsageState;
   health: HealthState;
   conversations: ConversationsState;
+  signatures: SignaturesState;
 }
 
 function step(states: Record<string, unknown>, event: EventRecord): void {

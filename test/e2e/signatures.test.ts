@@ -1,0 +1,81 @@
+import OpenAI from "openai";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { startFakeUpstream, type FakeUpstream, type Seen } from "../support/fake-upstream.ts";
+import { startGateway, type TestGateway } from "../support/gateway.ts";
+
+// An OpenAI Chat client (whose dialect has no place for signatures) talking to Claude with
+// thinking and tools: the thinking block's signature must come back, byte-exact, on the next
+// turn to the same provider, and never go to another one (LANDSCAPE #3).
+
+const SIGNATURE = "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds4MG2Eq0JTDgkFMDpYwAA3BFLuJm9LZHKCvZ==";
+let upstream: FakeUpstream;
+let gateway: TestGateway;
+
+function claude(seen: Seen): Response {
+  const json = seen.json as { model: string };
+  return Response.json({
+    id: "msg_1", type: "message", role: "assistant", model: json.model,
+    content: [
+      { type: "thinking", thinking: "The user wants the weather; call the tool.", signature: SIGNATURE },
+      { type: "tool_use", id: "toolu_01XYZ", name: "get_weather", input: { city: "Paris" } },
+    ],
+    stop_reason: "tool_use", stop_sequence: null, usage: { input_tokens: 20, output_tokens: 10 },
+  });
+}
+
+beforeAll(async () => {
+  upstream = startFakeUpstream(claude);
+  const root = upstream.url.replace(/\/v1$/, "");
+  gateway = await startGateway(`providers:
+  - { id: claude, kind: anthropic, base_url: "${root}", api_key: k1, models: [claude-x] }
+  - { id: other, kind: anthropic, base_url: "${root}", api_key: k2, models: [claude-y] }
+`);
+});
+
+afterAll(async () => {
+  await gateway.close();
+  await upstream.stop();
+});
+
+const tools = [{ type: "function" as const, function: { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } } }];
+
+async function firstTurn(client: OpenAI, model: string) {
+  const answer = await client.chat.completions.create({ model, reasoning_effort: "low", tools, messages: [{ role: "user", content: "weather in Paris?" }] });
+  return answer.choices[0]!.message;
+}
+
+/** The assistant turn of the last request the upstream saw, in Anthropic's shape. */
+const assistantSeen = () => ((upstream.seen.at(-1)!.json as { messages: Array<{ role: string; content: Array<Record<string, unknown>> }> }).messages)
+  .find((m) => m.role === "assistant")!.content;
+
+test("the signature goes back to the provider that made it, byte-exact", async () => {
+  const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "x", maxRetries: 0 });
+  const message = await firstTurn(client, "claude/claude-x");
+  expect(message.tool_calls![0]!.id).toBe("toolu_01XYZ");
+  await client.chat.completions.create({
+    model: "claude/claude-x", reasoning_effort: "low", tools,
+    messages: [
+      { role: "user", content: "weather in Paris?" },
+      { role: "assistant", content: null, tool_calls: message.tool_calls },
+      { role: "tool", tool_call_id: "toolu_01XYZ", content: "sunny" },
+    ],
+  });
+  const blocks = assistantSeen();
+  expect(blocks[0]).toEqual({ type: "thinking", thinking: "The user wants the weather; call the tool.", signature: SIGNATURE });
+  expect(blocks[1]).toMatchObject({ type: "tool_use", id: "toolu_01XYZ", name: "get_weather", input: { city: "Paris" } });
+  expect(gateway.gw.log.read(0, 10_000).some((e) => e.type === "signature.stored")).toBe(true);
+});
+
+test("another provider never receives it", async () => {
+  const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "x", maxRetries: 0 });
+  const message = await firstTurn(client, "claude/claude-x");
+  await client.chat.completions.create({
+    model: "other/claude-y", tools,
+    messages: [
+      { role: "user", content: "weather in Paris?" },
+      { role: "assistant", content: null, tool_calls: message.tool_calls },
+      { role: "tool", tool_call_id: "toolu_01XYZ", content: "sunny" },
+    ],
+  });
+  expect(assistantSeen().some((block) => block.type === "thinking")).toBe(false);
+});
