@@ -6,7 +6,7 @@ import type { ExecutorPlugin } from "../plugins/hooks.ts";
 import { errorText } from "../plugins/host.ts";
 import type { Target } from "../routing/resolve.ts";
 import type { Timeouts } from "../../schemas/config.ts";
-import { attachSignatures } from "./signatures.ts";
+import { signaturesFor } from "./signatures.ts";
 import { decodeSse } from "./stream.ts";
 import { AttemptSignal, fetchUpstream, readCapped } from "./upstream.ts";
 
@@ -55,8 +55,8 @@ export function isPassthrough(ctx: RequestContext, executor: ExecutorPlugin): bo
 }
 
 export async function runAttempt(requestCtx: RequestContext, target: Target, executor: ExecutorPlugin): Promise<Outcome> {
-  // Signatures this provider made, dropped by the client's dialect, go back where they belong.
-  const signedIr = attachSignatures(requestCtx.gw, requestCtx.ir, target.provider.id);
+  // Signatures go back to the provider that made them, and to no other.
+  const signedIr = signaturesFor(requestCtx.gw, requestCtx.ir, target.provider.id);
   const ctx = signedIr === requestCtx.ir ? requestCtx : { ...requestCtx, ir: signedIr, modified: true };
   const signal = new AttemptSignal(ctx.signal, ctx.deadlineAt, timeoutsFor(ctx, target));
   const ir: Request = { ...ctx.ir, model: target.model };

@@ -3,10 +3,11 @@ import { SignatureStored } from "../../events/catalog/signature.ts";
 import type { Gateway } from "../gateway.ts";
 import type { Message, Part, ReasoningPart, Request } from "../ir.ts";
 
-// Signatures across dialects. An answer whose reasoning carries a provider's signature, sent to
-// a client whose dialect drops it, is remembered by a digest of the assistant turn; when that
-// turn comes back and goes to the same provider, the signatures are put back byte-exact (Claude
-// and Gemini 3 reject a tool-use continuation without them). Another provider never gets them.
+// Signatures across dialects. An answer whose reasoning carries a provider's signature is
+// remembered by a digest of the assistant turn. When that turn comes back without them (the
+// client's dialect dropped them) and goes to the same provider, they are put back byte-exact
+// (Claude and Gemini 3 reject a tool-use continuation without them); when it comes back with
+// them and goes to another provider, they are taken out (it would reject them).
 
 /** The assistant turn as a client echoes it: its text and its tool calls (arguments normalised). */
 function keyOf(parts: Part[]): string | undefined {
@@ -36,13 +37,32 @@ export function rememberSignatures(gw: Gateway, request: string, provider: strin
   void gw.log.append(SignatureStored, { request, provider, key, reasoning, calls });
 }
 
-/** The request with remembered signatures put back into assistant turns bound for `provider`. */
-export function attachSignatures(gw: Gateway, request: Request, provider: string): Request {
-  const { byKey } = gw.projections.get("signatures");
+/**
+ * The request as `provider` should see it: remembered signatures it made put back into the
+ * assistant turns that lost them, and signatures another provider made taken out (a provider
+ * rejects a signature it did not make, e.g. Claude after Gemini answered a turn).
+ */
+export function signaturesFor(gw: Gateway, request: Request, provider: string): Request {
+  const { byKey, owner } = gw.projections.get("signatures");
   if (Object.keys(byKey).length === 0) return request;
+  const foreign = (signature: string | undefined) => signature !== undefined && owner[signature] !== undefined && owner[signature] !== provider;
   let changed = false;
   const messages = request.messages.map((message): Message => {
-    if (message.role !== "assistant" || message.content.some((p) => signed(p) || (p.type === "tool-call" && p.signature))) return message;
+    if (message.role !== "assistant") return message;
+    if (message.content.some((p) => signed(p) || (p.type === "tool-call" && p.signature))) {
+      // The client kept signatures: drop the ones this provider did not make.
+      if (!message.content.some((p) => (p.type === "reasoning" || p.type === "tool-call") && foreign(p.signature))) return message;
+      changed = true;
+      const content = message.content.flatMap((p): Part[] => {
+        if (p.type === "reasoning" && foreign(p.signature)) return [];
+        if (p.type === "tool-call" && foreign(p.signature)) {
+          const { signature: _dropped, ...call } = p;
+          return [call];
+        }
+        return [p];
+      });
+      return { ...message, content };
+    }
     const key = keyOf(message.content);
     const stored = key ? byKey[key] : undefined;
     if (!stored || stored.provider !== provider) return message;

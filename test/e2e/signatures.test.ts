@@ -79,3 +79,44 @@ test("another provider never receives it", async () => {
   });
   expect(assistantSeen().some((block) => block.type === "thinking")).toBe(false);
 });
+
+test("a signature another provider made is taken out, even from a client that kept it", async () => {
+  const { default: Anthropic } = await import("@anthropic-ai/sdk");
+  const GEMINI_SIGNATURE = "CiQBVKhc7gemini-thought-signature-bytes==";
+  const mixed = startFakeUpstream((seen) => {
+    if (seen.path.includes(":generateContent")) {
+      return Response.json({
+        candidates: [{ content: { role: "model", parts: [{ text: "Let me think.", thought: true, thoughtSignature: GEMINI_SIGNATURE }, { text: "Paris is sunny." }] }, finishReason: "STOP", index: 0 }],
+        usageMetadata: { promptTokenCount: 5, candidatesTokenCount: 4, totalTokenCount: 9 },
+      });
+    }
+    return Response.json({
+      id: "msg_2", type: "message", role: "assistant", model: "claude-x", content: [{ type: "text", text: "ok" }],
+      stop_reason: "end_turn", stop_sequence: null, usage: { input_tokens: 5, output_tokens: 1 },
+    });
+  });
+  const root = mixed.url.replace(/\/v1$/, "");
+  const both = await startGateway(`providers:
+  - { id: gem, kind: gemini, base_url: "${root}", models: [gemini-x] }
+  - { id: claude, kind: anthropic, base_url: "${root}", models: [claude-x] }
+`);
+  try {
+    const client = new Anthropic({ baseURL: both.url, apiKey: "x", maxRetries: 0 });
+    const first = await client.messages.create({
+      model: "gem/gemini-x", max_tokens: 2048, thinking: { type: "enabled", budget_tokens: 1024 },
+      messages: [{ role: "user", content: "weather?" }],
+    });
+    const thinking = first.content.find((b) => b.type === "thinking");
+    expect(thinking && thinking.type === "thinking" && thinking.signature).toBe(GEMINI_SIGNATURE);
+    await client.messages.create({
+      model: "claude/claude-x", max_tokens: 256,
+      messages: [{ role: "user", content: "weather?" }, { role: "assistant", content: first.content }, { role: "user", content: "thanks" }],
+    });
+    const sent = JSON.stringify(mixed.seen.at(-1)!.json);
+    expect(sent).not.toContain(GEMINI_SIGNATURE);
+    expect(sent).toContain("Paris is sunny.");
+  } finally {
+    await both.close();
+    await mixed.stop();
+  }
+});
