@@ -51,3 +51,17 @@ export function nestsDeeperThan(value: unknown, max: number): boolean {
   }
   return false;
 }
+
+/** The body read (within `max` bytes), parsed as JSON and checked for depth, or the 4xx to answer. */
+export async function readJson(http: globalThis.Request, max: number): Promise<{ raw: string; body: unknown } | GatewayError> {
+  const raw = await readBody(http, max);
+  if (typeof raw !== "string") return raw;
+  let body: unknown;
+  try {
+    body = JSON.parse(raw);
+  } catch (error) {
+    return gatewayError("invalid_request", `request body is not valid JSON: ${(error as Error).message}`);
+  }
+  if (nestsDeeperThan(body, MAX_DEPTH)) return gatewayError("invalid_request", `request body nests deeper than ${MAX_DEPTH} levels`);
+  return { raw, body };
+}

@@ -7,7 +7,7 @@ import type { Gateway } from "../gateway.ts";
 import type { ExecutorPlugin } from "../plugins/hooks.ts";
 import { resolveTargets, type Target } from "../routing/resolve.ts";
 import { fallsBack } from "./attempt.ts";
-import { MAX_DEPTH, nestsDeeperThan, readBody } from "./body.ts";
+import { readJson } from "./body.ts";
 import { authenticate } from "./plugins.ts";
 import { errorResponse, logLine, type Headers } from "./respond.ts";
 
@@ -99,18 +99,11 @@ export async function admit<D extends { model: string; stream?: boolean }>(
   if (!gw.accepting) {
     return errorResponse(frame.codec, gatewayError("unavailable", "Sluice is shutting down or its event log is unavailable", { retryAfter: 1 }), frame.headers);
   }
-  const raw = await readBody(http, gw.config.server.max_body_bytes);
-  if (typeof raw !== "string") return reject(frame, raw, urlModel);
+  const read = await readJson(http, gw.config.server.max_body_bytes);
+  if (isGatewayError(read)) return reject(frame, read, urlModel);
   options.bodyRead?.();
-  let body: unknown;
-  try {
-    body = JSON.parse(raw);
-  } catch (error) {
-    return reject(frame, gatewayError("invalid_request", `request body is not valid JSON: ${(error as Error).message}`), urlModel);
-  }
-  if (nestsDeeperThan(body, MAX_DEPTH)) {
-    return reject(frame, gatewayError("invalid_request", `request body nests deeper than ${MAX_DEPTH} levels`), urlModel);
-  }
+  const { raw } = read;
+  let { body } = read;
   if (options.fromUrl && typeof body === "object" && body !== null && !Array.isArray(body)) body = { ...body, ...options.fromUrl };
   const decoded = options.decode(body);
   if (isGatewayError(decoded)) {

@@ -74,7 +74,8 @@ export class AttemptSignal {
 
 export type UpstreamResult = { ok: true; response: globalThis.Response } | { ok: false; error: GatewayError; status: number };
 
-const ERROR_BODY_MAX = 64 * 1024;
+/** How much of an upstream's error body is read. */
+export const ERROR_BODY_MAX = 64 * 1024;
 
 /** POST to the upstream and wait for its headers; a non-2xx answer becomes an error value. */
 export async function fetchUpstream(
@@ -106,16 +107,22 @@ export async function fetchUpstream(
   signal.disarm();
   if (response.status >= 200 && response.status < 300) return { ok: true, response };
   const body = await readCapped(response, ERROR_BODY_MAX).catch(() => "");
-  return { ok: false, error: upstreamError(response, body, codec, secrets), status: response.status };
+  return { ok: false, error: upstreamError(response.status, response.headers, body, codec.errorMessage, secrets), status: response.status };
 }
 
-function upstreamError(response: globalThis.Response, body: string, codec: Codec, secrets: readonly string[]): GatewayError {
-  const status = response.status;
+/**
+ * The error for an upstream's non-2xx answer, shared by every upstream call: its kind from the
+ * status, the upstream's own message (read by `messageOf`, scrubbed of secrets) where it helps
+ * the client, Retry-After kept, and no text at all for auth failures, whose bodies may echo the key.
+ */
+export function upstreamError(
+  status: number, headers: Headers, body: string, messageOf: (parsed: unknown) => string | undefined, secrets: readonly string[],
+): GatewayError {
   if (status >= 300 && status < 400) {
     return gatewayError("upstream_error", `upstream answered with a redirect (${status}), which is not followed`);
   }
   const kind = kindOfUpstreamStatus(status);
-  const retryAfter = parseRetryAfter(response.headers.get("retry-after"));
+  const retryAfter = parseRetryAfter(headers.get("retry-after"));
   // Auth failures are the gateway's configuration, not the caller's: and their bodies may echo the key.
   if (kind === "upstream_auth") {
     return gatewayError(kind, `upstream rejected the gateway's credentials (HTTP ${status})`);
@@ -126,7 +133,7 @@ function upstreamError(response: globalThis.Response, body: string, codec: Codec
   } catch {
     parsed = undefined;
   }
-  const said = codec.errorMessage(parsed);
+  const said = messageOf(parsed);
   const message = scrub(said ? `upstream: ${said}` : `upstream returned HTTP ${status}`, secrets).slice(0, 2000);
   const passOn = kind === "invalid_request" || kind === "payload_too_large" || kind === "rate_limited";
   return gatewayError(kind, message, {

@@ -2,7 +2,7 @@ import { Elysia } from "elysia";
 import type { Codec } from "../dialects/codec.ts";
 import { gatewayError, isGatewayError, type GatewayError } from "../errors.ts";
 import type { Gateway } from "../gateway.ts";
-import { MAX_DEPTH, nestsDeeperThan, readBody } from "../pipeline/body.ts";
+import { readJson } from "../pipeline/body.ts";
 import { authenticate } from "../pipeline/plugins.ts";
 import { errorResponse } from "../pipeline/respond.ts";
 import { resolveTargets } from "../routing/resolve.ts";
@@ -28,19 +28,11 @@ export async function handleCountTokens(
   try {
     const auth = await authenticate(gw, http);
     if ("deny" in auth) return errorResponse(codec, auth.deny);
-    const read = await readBody(http, gw.config.server.max_body_bytes);
-    if (typeof read !== "string") return errorResponse(codec, read);
-    let body: unknown;
-    try {
-      body = JSON.parse(read);
-    } catch (error) {
-      return errorResponse(codec, gatewayError("invalid_request", `request body is not valid JSON: ${(error as Error).message}`));
-    }
+    const read = await readJson(http, gw.config.server.max_body_bytes);
+    if (isGatewayError(read)) return errorResponse(codec, read);
+    const { body } = read;
     if (typeof body !== "object" || body === null || Array.isArray(body)) {
       return errorResponse(codec, gatewayError("invalid_request", "the request body must be a JSON object"));
-    }
-    if (nestsDeeperThan(body, MAX_DEPTH)) {
-      return errorResponse(codec, gatewayError("invalid_request", `request body nests deeper than ${MAX_DEPTH} levels`));
     }
     const prepared = dialect === "anthropic" ? anthropicBody(body as Record<string, unknown>) : geminiBody(body as Record<string, unknown>, model ?? "");
     const decoded = codec.decodeRequest(prepared);

@@ -1,18 +1,25 @@
-import { kindOfUpstreamStatus } from "../../core/errors.ts";
+import { scrub } from "../../core/gateway.ts";
+import { ERROR_BODY_MAX, readCapped, upstreamError } from "../../core/pipeline/upstream.ts";
 import type { ExecuteContext, GatewayError } from "../../core/plugins/hooks.ts";
 
 // The one HTTP call of a built-in executor's `embed()`: POST JSON, read JSON. A non-2xx answer
-// becomes a GatewayError of the kind its status means (as for generation); an abort is thrown,
+// becomes the same GatewayError generation gives (pipeline/upstream.ts); an abort is thrown,
 // so the pipeline reports the limit that fired. The provider's key never reaches a message.
 
-const ERROR_BODY_MAX = 64 * 1024;
+/** `{"error": "…"}` (Ollama) or `{"error": {"message": "…"}}` (OpenAI, Gemini). */
+function messageOf(parsed: unknown): string | undefined {
+  const error = (parsed as { error?: unknown } | undefined)?.error;
+  if (typeof error === "string") return error;
+  const message = (error as { message?: unknown } | undefined)?.message;
+  return typeof message === "string" ? message : undefined;
+}
 
 export async function postJson(
   label: string, url: string, headers: Record<string, string | undefined>, body: unknown, ctx: ExecuteContext,
 ): Promise<{ ok: true; json: unknown } | { ok: false; error: GatewayError }> {
   const sent: Record<string, string> = { "content-type": "application/json", accept: "application/json", ...ctx.provider.headers };
   for (const [name, value] of Object.entries(headers)) if (value !== undefined) sent[name] = value;
-  const scrub = (text: string) => (ctx.provider.api_key ? text.split(ctx.provider.api_key).join("[redacted]") : text);
+  const secrets = ctx.provider.api_key ? [ctx.provider.api_key] : [];
   let response: globalThis.Response;
   try {
     response = await fetch(url, {
@@ -22,29 +29,12 @@ export async function postJson(
     });
   } catch (error) {
     if (ctx.signal.aborted) throw error;
-    return { ok: false, error: { kind: "upstream_unreachable", message: scrub(`${label}: upstream unreachable: ${error instanceof Error ? error.message : String(error)}`) } };
+    return { ok: false, error: { kind: "upstream_unreachable", message: scrub(`${label}: upstream unreachable: ${error instanceof Error ? error.message : String(error)}`, secrets) } };
   }
   if (response.status < 200 || response.status >= 300) {
-    const text = (await response.text().catch(() => "")).slice(0, ERROR_BODY_MAX);
-    const kind = response.status >= 300 && response.status < 400 ? "upstream_error" : kindOfUpstreamStatus(response.status);
-    if (kind === "upstream_auth") return { ok: false, error: { kind, message: `${label}: upstream rejected the gateway's credentials (HTTP ${response.status})` } };
-    let said: string | undefined;
-    try {
-      const error = (JSON.parse(text) as { error?: unknown }).error;
-      said = typeof error === "string" ? error
-        : typeof error === "object" && error !== null && typeof (error as { message?: unknown }).message === "string" ? (error as { message: string }).message
-        : undefined;
-    } catch {
-      said = undefined;
-    }
-    const passOn = kind === "invalid_request" || kind === "payload_too_large" || kind === "rate_limited";
-    return {
-      ok: false,
-      error: {
-        kind, message: scrub(`${label}: ${said ? `upstream: ${said}` : `upstream returned HTTP ${response.status}`}`).slice(0, 2000),
-        ...(passOn ? { status: response.status } : {}),
-      },
-    };
+    const text = await readCapped(response, ERROR_BODY_MAX).catch(() => "");
+    const error = upstreamError(response.status, response.headers, text, messageOf, secrets);
+    return { ok: false, error: { ...error, message: `${label}: ${error.message}` } };
   }
   try {
     return { ok: true, json: await response.json() };
