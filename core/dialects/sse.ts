@@ -8,14 +8,6 @@ import type { SseEvent } from "./codec.ts";
 export class SseFramer {
   private buffer = "";
 
-  /** Feed text; returns every complete event's raw text, terminator included. */
-  push(text: string): string[] {
-    this.buffer += text;
-    const { events, end } = splitEvents(this.buffer);
-    this.buffer = this.buffer.slice(end);
-    return events;
-  }
-
   /** Feed text; returns the complete events' raw text as one string (no per-event work). */
   take(text: string): string {
     this.buffer += text;

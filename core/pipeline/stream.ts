@@ -1,6 +1,6 @@
 import type { Codec, SseEvent, StreamDecoder } from "../dialects/codec.ts";
 import { SseFieldParser, SseFramer, splitEvents } from "../dialects/sse.ts";
-import { gatewayError, type GatewayError } from "../errors.ts";
+import { gatewayError, isGatewayError, type GatewayError } from "../errors.ts";
 import type { StreamEvent } from "../ir.ts";
 import { ResponseCollector } from "./ir-stream.ts";
 import type { AttemptSignal } from "./upstream.ts";
@@ -70,7 +70,7 @@ export function pump(source: StreamSource, client: Codec, hooks: PumpHooks): Rea
         try {
           unit = await source.next();
         } catch (error) {
-          const failure = isError(error) ? error : gatewayError("upstream_error", "upstream stream broke off");
+          const failure = isGatewayError(error) ? error : gatewayError("upstream_error", "upstream stream broke off");
           if (failure.kind === "cancelled") return; // cancel() records it
           await finish(controller, { kind: "failed", tally, sent, error: failure }, client.encodeStreamError(failure));
           return;
@@ -106,10 +106,6 @@ export function pump(source: StreamSource, client: Codec, hooks: PumpHooks): Rea
       await hooks.terminal({ kind: "cancelled", tally, sent }).catch(() => {});
     },
   });
-}
-
-function isError(value: unknown): value is GatewayError {
-  return typeof value === "object" && value !== null && "kind" in value && "message" in value;
 }
 
 /** The data of a raw SSE event that is one `data:` line (the common case), else undefined. */
@@ -183,8 +179,11 @@ export function passthroughSource(
           : chunk.value ? text.decode(chunk.value, { stream: true }) : "";
         if (chunk.done && !bytes) {
           ended = true;
-          const rest = framer.push(text.decode()).concat(framer.rest());
-          toUnits(rest.filter((r) => r.length > 0).map((r) => (/\n\n$|\r\r$|\r\n\r\n$/.test(r) ? r : `${r}\n\n`)));
+          // What is left after the last blank line still counts as an event.
+          const rest = framer.take(text.decode()) + framer.rest();
+          const { events, end } = splitEvents(rest);
+          const tail = rest.slice(end);
+          toUnits(tail ? [...events, `${tail}\n\n`] : events);
           if (pending.length === 0) return undefined;
           break;
         }
@@ -225,7 +224,7 @@ export function irSource(events: AsyncIterable<StreamEvent>, client: Codec, opti
         result = await iterator.next();
       } catch (error) {
         if (signal?.aborted) throw signal.error();
-        throw isError(error) ? error : gatewayError("upstream_error", `stream failed: ${(error as Error)?.message ?? String(error)}`);
+        throw isGatewayError(error) ? error : gatewayError("upstream_error", `stream failed: ${(error as Error)?.message ?? String(error)}`);
       } finally {
         signal?.disarm();
       }

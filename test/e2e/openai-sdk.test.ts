@@ -173,6 +173,15 @@ describe("errors in OpenAI's shape", () => {
     }
   });
 
+  test("a stream whose last event lacks its blank line still ends cleanly", async () => {
+    upstream.behave(() => new Response(streamText(["al", "most"], { usage: { prompt_tokens: 2, completion_tokens: 2 } }).replace(/\n\n$/, ""), { headers: { "content-type": "text/event-stream" } }));
+    const response = await fetch(`${gateway.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: "fake-model", stream: true, messages: [{ role: "user", content: "x" }] }) });
+    const text = await response.text();
+    expect(text).toContain('"content":"most"');
+    expect(text.endsWith("data: [DONE]\n\n")).toBe(true);
+    expect(events(response.headers.get("x-sluice-request-id")!).at(-1)!.type).toBe("request.completed");
+  });
+
   test("a stream cut before it finished ends with an error event, never a clean [DONE]", async () => {
     upstream.behave(() => new Response(streamText(["par", "tial"], { finish: false, done: false }), { headers: { "content-type": "text/event-stream" } }));
     const response = await fetch(`${gateway.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: "fake-model", stream: true, messages: [{ role: "user", content: "x" }] }) });
