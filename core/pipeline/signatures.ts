@@ -43,8 +43,8 @@ export function rememberSignatures(gw: Gateway, request: string, provider: strin
  * rejects a signature it did not make, e.g. Claude after Gemini answered a turn).
  */
 export function signaturesFor(gw: Gateway, request: Request, provider: string): Request {
-  const { byKey, owner } = gw.projections.get("signatures");
-  if (Object.keys(byKey).length === 0) return request;
+  const { byKey, owner, order } = gw.projections.get("signatures");
+  if (order.length === 0) return request; // the common case, on every attempt: nothing remembered
   const foreign = (signature: string | undefined) => signature !== undefined && owner[signature] !== undefined && owner[signature] !== provider;
   let changed = false;
   const messages = request.messages.map((message): Message => {
