@@ -16,6 +16,23 @@ const timeouts = (defaults: boolean) => Type.Object({
 }, { additionalProperties: false, default: defaults ? {} : undefined });
 export const TimeoutsSchema = timeouts(true);
 
+const Tokens = Type.Integer({ minimum: 1 });
+const UsdPerMillion = Type.Number({ minimum: 0 });
+
+export const ModelInfoSchema = Type.Object({
+  /** Context window in tokens (input and output together). */
+  context: Type.Optional(Tokens),
+  /** Largest max_tokens the model accepts. */
+  max_output: Type.Optional(Tokens),
+  /** USD per million tokens. */
+  price: Type.Optional(Type.Object({
+    input: UsdPerMillion,
+    output: UsdPerMillion,
+    cached_input: Type.Optional(UsdPerMillion),
+    cache_write: Type.Optional(UsdPerMillion),
+  }, { additionalProperties: false })),
+}, { additionalProperties: false });
+
 export const ProviderSchema = Type.Object({
   id: Name,
   /** The executor plugin that speaks this upstream's API (openai, anthropic, …, or a plugin's kind). */
@@ -32,6 +49,12 @@ export const ProviderSchema = Type.Object({
   stream_usage: Type.Boolean({ default: true }),
   /** Settings only this provider's executor reads (e.g. azure-openai's api_version and deployments). */
   options: Type.Record(Type.String(), Type.Unknown(), { default: {} }),
+  /**
+   * What Sluice should know of a model it cannot look up (a local model) or knows wrongly: keyed
+   * by model name or `*` pattern. Used to clamp max_tokens, skip targets too small for a prompt,
+   * route by cost and price usage.
+   */
+  model_info: Type.Record(Type.String({ minLength: 1 }), ModelInfoSchema, { default: {} }),
 }, { additionalProperties: false });
 
 export const Strategy = Type.Union([
@@ -69,6 +92,13 @@ export const ConfigSchema = Type.Object({
   /** Directory of user plugins, loaded at start and reloaded when a file changes. */
   plugins_dir: Type.Optional(Type.String({ minLength: 1 })),
   timeouts: TimeoutsSchema,
+  tokens: Type.Object({
+    /**
+     * Share of answered requests whose input Sluice also counts itself, after the answer went out,
+     * to learn how far its count is from each upstream's (count_tokens answers are corrected by it).
+     */
+    estimate_sample: Type.Number({ minimum: 0, maximum: 1, default: 0.05 }),
+  }, { additionalProperties: false, default: {} }),
   providers: Type.Array(ProviderSchema, { default: [] }),
   routes: Type.Array(RouteSchema, { default: [] }),
 }, { additionalProperties: false });

@@ -47,8 +47,11 @@ export interface Codec {
   id: DialectId;
   /** Client request body → IR, or an invalid_request error naming the field. */
   decodeRequest(body: unknown): Request | GatewayError;
-  /** IR → request body for an upstream that speaks this dialect. */
-  encodeRequest(request: Request): Record<string, unknown>;
+  /**
+   * IR → request body for an upstream that speaks this dialect. Where the dialect cannot take the
+   * request as asked and sends something close instead, it says what in one `adjust` note.
+   */
+  encodeRequest(request: Request, adjust?: (note: string) => void): Record<string, unknown>;
   /** Upstream response body → IR, or upstream_invalid when it is not this dialect's shape. */
   decodeResponse(body: unknown): Response | GatewayError;
   /** IR → response body for a client of this dialect. */

@@ -6,6 +6,7 @@ import type { ExecutorPlugin } from "../plugins/hooks.ts";
 import { errorText } from "../plugins/host.ts";
 import type { Target } from "../routing/resolve.ts";
 import type { Timeouts } from "../../schemas/config.ts";
+import { modelInfo } from "../models/catalog.ts";
 import { signaturesFor } from "./signatures.ts";
 import { decodeSse } from "./stream.ts";
 import { AttemptSignal, fetchUpstream, readCapped } from "./upstream.ts";
@@ -40,8 +41,8 @@ export type Source =
   | { kind: "ir-stream"; events: AsyncIterable<StreamEvent> };
 
 export type Outcome =
-  | { ok: true; source: Source; signal: AttemptSignal; status: number }
-  | { ok: false; error: GatewayError; status: number };
+  | { ok: true; source: Source; signal: AttemptSignal; status: number; adjustments: string[] }
+  | { ok: false; error: GatewayError; status: number; adjustments?: string[] };
 
 const RESPONSE_MAX = 64 * 1024 * 1024;
 
@@ -54,27 +55,43 @@ export function isPassthrough(ctx: RequestContext, executor: ExecutorPlugin): bo
   return !executor.execute && executor.dialect === ctx.codec.id && !ctx.modified;
 }
 
+/**
+ * The request as this target gets it: signatures only for the provider that made them, and
+ * max_tokens within the model's output limit. What changed is said in `adjustments`
+ * (the client sees them in x-sluice-adjustments).
+ */
+export function forTarget(requestCtx: RequestContext, target: Target): { ctx: RequestContext; adjustments: string[] } {
+  const adjustments: string[] = [];
+  let ir = signaturesFor(requestCtx.gw, requestCtx.ir, target.provider.id);
+  const limit = modelInfo(target.provider, target.model).maxOutput;
+  if (limit !== undefined && ir.maxTokens !== undefined && ir.maxTokens > limit) {
+    adjustments.push(`max_tokens=${limit} (asked ${ir.maxTokens}, above ${target.id}'s output limit)`);
+    ir = { ...ir, maxTokens: limit };
+  }
+  return { ctx: ir === requestCtx.ir ? requestCtx : { ...requestCtx, ir, modified: true }, adjustments };
+}
+
 export async function runAttempt(requestCtx: RequestContext, target: Target, executor: ExecutorPlugin): Promise<Outcome> {
-  // Signatures go back to the provider that made them, and to no other.
-  const signedIr = signaturesFor(requestCtx.gw, requestCtx.ir, target.provider.id);
-  const ctx = signedIr === requestCtx.ir ? requestCtx : { ...requestCtx, ir: signedIr, modified: true };
+  const { ctx, adjustments } = forTarget(requestCtx, target);
   const signal = new AttemptSignal(ctx.signal, ctx.deadlineAt, timeoutsFor(ctx, target));
   const ir: Request = { ...ctx.ir, model: target.model };
   try {
     const outcome = executor.execute
       ? await viaExecute(ctx, ir, target, executor, signal)
-      : await viaDialect(ctx, ir, target, executor, signal);
+      : await viaDialect(ctx, ir, target, executor, signal, adjustments);
     if (!outcome.ok) signal.dispose();
-    return outcome;
+    return { ...outcome, adjustments };
   } catch (error) {
     signal.dispose();
-    if (signal.aborted) return { ok: false, error: signal.error(), status: 0 };
+    if (signal.aborted) return { ok: false, error: signal.error(), status: 0, adjustments };
     ctx.gw.plugins.failed(executor, error, ctx.id);
-    return { ok: false, error: gatewayError("upstream_error", `executor ${executor.kind} failed: ${errorText(error)}`), status: 0 };
+    return { ok: false, error: gatewayError("upstream_error", `executor ${executor.kind} failed: ${errorText(error)}`), status: 0, adjustments };
   }
 }
 
-async function viaExecute(ctx: RequestContext, ir: Request, target: Target, executor: ExecutorPlugin, signal: AttemptSignal): Promise<Outcome> {
+type Attempted = { ok: true; source: Source; signal: AttemptSignal; status: number } | { ok: false; error: GatewayError; status: number };
+
+async function viaExecute(ctx: RequestContext, ir: Request, target: Target, executor: ExecutorPlugin, signal: AttemptSignal): Promise<Attempted> {
   signal.arm("first_byte");
   const result = await executor.execute!(ir, { request: ctx.id, provider: target.provider, signal: signal.signal });
   signal.disarm();
@@ -90,7 +107,9 @@ async function viaExecute(ctx: RequestContext, ir: Request, target: Target, exec
   return { ok: true, source: { kind: "ir", response: result as Response }, signal, status: 200 };
 }
 
-async function viaDialect(ctx: RequestContext, ir: Request, target: Target, executor: ExecutorPlugin, signal: AttemptSignal): Promise<Outcome> {
+async function viaDialect(
+  ctx: RequestContext, ir: Request, target: Target, executor: ExecutorPlugin, signal: AttemptSignal, adjustments: string[],
+): Promise<Attempted> {
   const codec = ctx.gw.codecs.get(executor.dialect ?? "openai-chat");
   if (!codec || !executor.request) {
     return { ok: false, error: gatewayError("upstream_error", `executor ${executor.kind} names no usable dialect`), status: 0 };
@@ -108,7 +127,7 @@ async function viaDialect(ctx: RequestContext, ir: Request, target: Target, exec
     injectedUsage = rewritten.injectedUsage;
   } else {
     // `extra` holds the client dialect's own fields: they mean nothing to another dialect.
-    body = JSON.stringify(codec.encodeRequest(codec.id === ctx.codec.id ? ir : { ...ir, extra: {} }));
+    body = JSON.stringify(codec.encodeRequest(codec.id === ctx.codec.id ? ir : { ...ir, extra: {} }, (note) => adjustments.push(note)));
   }
 
   const headers: Record<string, string> = {

@@ -137,14 +137,16 @@ export async function admit<D extends { model: string; stream?: boolean }>(
 }
 
 /** One attempt's result: a value to answer with, or an error (with the upstream status, 0 if none). */
-export type Attempt<S> = { ok: true; value: S; status: number } | { ok: false; error: GatewayError; status: number; reason?: string };
+export type Attempt<S> =
+  | { ok: true; value: S; status: number; adjustments?: string[] }
+  | { ok: false; error: GatewayError; status: number; reason?: string; adjustments?: string[] };
 
 export interface AttemptPlan<S> {
   targets: Target[];
   deadlineAt: number;
   publicModel: string;
   /** Whether the request goes upstream as the client's own bytes (for attempt.started). */
-  passthrough(executor: ExecutorPlugin): boolean;
+  passthrough(executor: ExecutorPlugin, target: Target): boolean;
   /** Call one target; `undefined` executor means no plugin serves its kind. */
   attempt(target: Target, executor: ExecutorPlugin): Promise<Attempt<S>>;
   /** Answer the client from a successful attempt; commits the terminal event. */
@@ -162,14 +164,16 @@ export async function tryTargets<S>(frame: Frame, plan: AttemptPlan<S>): Promise
     const attemptStarted = performance.now();
     void gw.log.append(AttemptStarted, {
       request: id, attempt: n, target: target.id, provider: target.provider.id, model: target.model,
-      passthrough: executor ? plan.passthrough(executor) : false,
+      passthrough: executor ? plan.passthrough(executor, target) : false,
     });
     const outcome: Attempt<S> = executor
       ? await plan.attempt(target, executor)
       : { ok: false, error: gatewayError("upstream_error", `no executor plugin for kind "${target.provider.kind}" is loaded`), status: 0 };
     const ms = Math.round((performance.now() - attemptStarted) * 1000) / 1000;
+    const adjusted = outcome.adjustments?.length ? { adjustments: outcome.adjustments } : {};
     if (outcome.ok) {
-      void gw.log.append(AttemptSucceeded, { request: id, attempt: n, target: target.id, provider: target.provider.id, status: outcome.status, ttfb_ms: ms });
+      void gw.log.append(AttemptSucceeded, { request: id, attempt: n, target: target.id, provider: target.provider.id, status: outcome.status, ttfb_ms: ms, ...adjusted });
+      if (adjusted.adjustments) headers["x-sluice-adjustments"] = adjusted.adjustments.join(", ");
       headers["x-sluice-provider"] = target.provider.id;
       headers["x-sluice-model"] = target.model;
       return plan.answer(outcome.value, target, n);
@@ -184,7 +188,7 @@ export async function tryTargets<S>(frame: Frame, plan: AttemptPlan<S>): Promise
     void gw.log.append(AttemptFailed, {
       request: id, attempt: n, target: target.id, provider: target.provider.id, status: outcome.status,
       reason: outcome.reason ?? (error.code?.startsWith("timeout:") ? error.code : error.kind), message: error.message, ms, fallback: next,
-      ...(error.retryAfter !== undefined ? { retry_after: error.retryAfter } : {}),
+      ...(error.retryAfter !== undefined ? { retry_after: error.retryAfter } : {}), ...adjusted,
     });
     last = { error, target };
     if (!next) break;

@@ -1,6 +1,6 @@
 import type { Codec } from "../dialects/codec.ts";
 import type { Gateway } from "../gateway.ts";
-import { isPassthrough, runAttempt, type RequestContext, type Source } from "./attempt.ts";
+import { forTarget, isPassthrough, runAttempt, type RequestContext, type Source } from "./attempt.ts";
 import { isGatewayError } from "../errors.ts";
 import { continueConversation, responseIdFor, storeTurn } from "./conversation.ts";
 import { admit, failEarly, tryTargets, withFrame } from "./frame.ts";
@@ -57,10 +57,12 @@ export function handleGeneration(
       targets,
       deadlineAt: ctx.deadlineAt,
       publicModel,
-      passthrough: (executor) => isPassthrough(ctx, executor),
+      passthrough: (executor, target) => isPassthrough(forTarget(ctx, target).ctx, executor),
       async attempt(target, executor) {
         const outcome = await runAttempt(ctx, target, executor);
-        return outcome.ok ? { ok: true, value: { source: outcome.source, signal: outcome.signal }, status: outcome.status } : outcome;
+        return outcome.ok
+          ? { ok: true, value: { source: outcome.source, signal: outcome.signal }, status: outcome.status, adjustments: outcome.adjustments }
+          : outcome;
       },
       answer: (value, target, attempts) =>
         respond(ctx, value.source, value.signal, { target, attempts }, frame.headers, frame.elapsed, publicModel),

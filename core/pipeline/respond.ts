@@ -6,6 +6,7 @@ import type { Part, StreamEvent, Usage } from "../ir.ts";
 import type { Target } from "../routing/resolve.ts";
 import type { RequestContext, Source } from "./attempt.ts";
 import { ResponseCollector, responseEvents } from "./ir-stream.ts";
+import { sampleEstimate } from "./estimate.ts";
 import { rememberSignatures } from "./signatures.ts";
 import { irSource, passthroughSource, pump, type StreamOutcome } from "./stream.ts";
 import type { AttemptSignal } from "./upstream.ts";
@@ -58,6 +59,7 @@ export async function respond(
       ...base, status: 200, stream: false, ttfb_ms: ms, total_ms: ms, finish_reason: response.finishReason, ...usageData(response.usage),
     }, { alone: gw.inFlight === 1 }).catch(() => {});
     logLine(gw, { request: id, model: publicModel, target: target.id, status: 200, attempts, ms, tokens: response.usage });
+    sampleEstimate(ctx, target, response.usage);
     return new Response(text, { status: 200, headers: { ...headers, "content-type": "application/json" } });
   }
 
@@ -100,6 +102,7 @@ export async function respond(
         case "completed": {
           const answer = source.kind === "raw-sse" ? undefined : outcome.tally.response();
           if (answer && !isGatewayError(answer)) settled(answer.content);
+          sampleEstimate(ctx, target, outcome.tally.usage);
           return gw.log.commit(RequestCompleted, {
             ...base, status: 200, stream: true, ttfb_ms: ttfb || total, total_ms: total,
             ...(outcome.tally.finishReason ? { finish_reason: outcome.tally.finishReason } : {}), ...usage,

@@ -1,14 +1,16 @@
 import { Elysia } from "elysia";
 import type { Codec } from "../dialects/codec.ts";
-import { gatewayError, isGatewayError, type GatewayError } from "../errors.ts";
+import { gatewayError, isGatewayError } from "../errors.ts";
 import type { Gateway } from "../gateway.ts";
 import { readJson } from "../pipeline/body.ts";
 import { authenticate } from "../pipeline/plugins.ts";
 import { errorResponse } from "../pipeline/respond.ts";
 import { resolveTargets } from "../routing/resolve.ts";
 import { countTokens } from "../tokens/count.ts";
+import { calibration } from "../../events/projections/index.ts";
 
-// Token counting, answered by the gateway itself (no upstream call, nothing on the event log):
+// Token counting, answered by the gateway itself (no upstream call, nothing on the event log),
+// corrected by the ratio the tokenAccuracy projection has learnt for the target (estimate.ts):
 //   Anthropic  POST /v1/messages/count_tokens            → {"input_tokens": N}
 //   Gemini     POST /v1beta/models/{model}:countTokens   → {"totalTokens": N} (and under /v1)
 // The body is decoded by the dialect's own codec, so system, tools and images are all counted
@@ -38,10 +40,15 @@ export async function handleCountTokens(
     const decoded = codec.decodeRequest(prepared);
     if (isGatewayError(decoded)) return errorResponse(codec, decoded);
 
-    const unknown = unknownModel(gw, decoded.model);
-    if (unknown) return errorResponse(codec, unknown);
+    const targets = resolveTargets(gw.config, decoded.model);
+    if (decoded.model === "" || targets.length === 0) {
+      return errorResponse(codec, gatewayError("model_not_found", `model "${decoded.model.slice(0, 200)}" is not served here; GET /v1/models lists the models`, { code: "model_not_found", param: "model" }));
+    }
 
-    const { total } = countTokens(decoded);
+    // Corrected by how far this tokenizer has been from the first target's own counts, once known.
+    const ratio = calibration(gw.projections.get("tokenAccuracy"), targets[0]!.id);
+    const counted = countTokens(decoded).total;
+    const total = ratio === undefined ? counted : Math.round(counted * ratio);
     return Response.json(dialect === "anthropic" ? { input_tokens: total } : { totalTokens: total });
   } catch (error) {
     // A bug, not the request's fault: logged, answered in the dialect, no stack to the client.
@@ -66,11 +73,6 @@ function geminiBody(body: Record<string, unknown>, model: string): Record<string
   const base = typeof inner === "object" && inner !== null && !Array.isArray(inner) ? (inner as Record<string, unknown>) : body;
   const { generateContentRequest: _a, generate_content_request: _b, ...rest } = base;
   return { ...rest, model, stream: false };
-}
-
-function unknownModel(gw: Gateway, model: string): GatewayError | undefined {
-  if (model !== "" && resolveTargets(gw.config, model).length > 0) return undefined;
-  return gatewayError("model_not_found", `model "${model.slice(0, 200)}" is not served here; GET /v1/models lists the models`, { code: "model_not_found", param: "model" });
 }
 
 /** The Anthropic count_tokens endpoint. (Gemini's countTokens goes through gemini.ts's wildcard route.) */

@@ -5,6 +5,7 @@ import * as request from "./request.ts";
 import * as response from "./response.ts";
 import * as server from "./server.ts";
 import * as signature from "./signature.ts";
+import * as tokens from "./tokens.ts";
 
 export * from "./config.ts";
 export * from "./plugin.ts";
@@ -12,10 +13,11 @@ export * from "./request.ts";
 export * from "./response.ts";
 export * from "./server.ts";
 export * from "./signature.ts";
+export * from "./tokens.ts";
 
 /** Every event type Sluice knows, by type name; append and replay validate against it. */
 export const catalog: ReadonlyMap<string, EventDefinition> = new Map(
-  [config, plugin, request, response, server, signature]
+  [config, plugin, request, response, server, signature, tokens]
     .flatMap((family) => Object.values(family))
     .filter((value): value is EventDefinition => typeof value === "object" && value !== null && "check" in value && "type" in value)
     .map((definition) => [definition.type, definition]),

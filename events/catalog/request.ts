@@ -14,6 +14,9 @@ export const Usage = Type.Object({
 
 const Ms = Type.Number({ minimum: 0 });
 
+/** What the gateway changed in the request for this target (x-sluice-adjustments), one note each. */
+const Adjustments = Type.Optional(Type.Array(Type.String()));
+
 export const RequestReceived = defineEvent("request.received", Type.Object({
   request: Type.String(),
   dialect: Type.String(),
@@ -44,6 +47,7 @@ export const AttemptSucceeded = defineEvent("attempt.succeeded", Type.Object({
   status: Type.Integer(),
   /** Time from the attempt's start to the upstream's response headers. */
   ttfb_ms: Ms,
+  adjustments: Adjustments,
 }));
 
 export const AttemptFailed = defineEvent("attempt.failed", Type.Object({
@@ -60,6 +64,7 @@ export const AttemptFailed = defineEvent("attempt.failed", Type.Object({
   /** Whether the gateway moved on to the next target because of it. */
   fallback: Type.Boolean(),
   retry_after: Type.Optional(Type.Number({ minimum: 0 })),
+  adjustments: Adjustments,
 }));
 
 export const RequestCompleted = defineEvent("request.completed", Type.Object({

@@ -4,6 +4,7 @@ import { conversations, type ConversationsState } from "./conversations.ts";
 import { health, type HealthState } from "./health.ts";
 import { fold, type Projection } from "./projection.ts";
 import { signatures, type SignaturesState } from "./signatures.ts";
+import { tokenAccuracy, type TokenAccuracyState } from "./token-accuracy.ts";
 import { usage, type UsageState } from "./usage.ts";
 
 export { fold, type Projection } from "./projection.ts";
@@ -11,9 +12,10 @@ export { health, type HealthState, type ProviderHealth } from "./health.ts";
 export { usage, type UsageState, type ModelUsage } from "./usage.ts";
 export { conversations, type ConversationsState, type StoredTurn } from "./conversations.ts";
 export { signatures, type SignaturesState, type StoredSignatures } from "./signatures.ts";
+export { tokenAccuracy, calibration, CALIBRATION_SAMPLES, type TokenAccuracyState, type TokenAccuracy } from "./token-accuracy.ts";
 
 /** Every projection Sluice keeps live and rebuilds on replay. */
-export const projections = [usage, health, conversations, signatures] as const;
+export const projections = [usage, health, conversations, signatures, tokenAccuracy] as const;
 
 /** The state of every projection, by name. */
 export interface ProjectionStates {
@@ -21,6 +23,7 @@ export interface ProjectionStates {
   health: HealthState;
   conversations: ConversationsState;
   signatures: SignaturesState;
+  tokenAccuracy: TokenAccuracyState;
 }
 
 function step(states: Record<string, unknown>, event: EventRecord): void {

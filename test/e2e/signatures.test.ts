@@ -120,3 +120,51 @@ test("a signature another provider made is taken out, even from a client that ke
     await mixed.stop();
   }
 });
+
+test("a tool-use turn another provider answered is continued on Claude without thinking, and the client is told", async () => {
+  const { default: Anthropic } = await import("@anthropic-ai/sdk");
+  const mixed = startFakeUpstream((seen) => {
+    if (seen.path.includes(":generateContent")) {
+      return Response.json({
+        candidates: [{
+          content: { role: "model", parts: [{ text: "I should look it up.", thought: true, thoughtSignature: "Z2VtaW5p" }, { functionCall: { name: "get_weather", args: { city: "Paris" } } }] },
+          finishReason: "STOP", index: 0,
+        }],
+        usageMetadata: { promptTokenCount: 5, candidatesTokenCount: 4, totalTokenCount: 9 },
+      });
+    }
+    return Response.json({
+      id: "msg_3", type: "message", role: "assistant", model: "claude-x", content: [{ type: "text", text: "It is 21C in Paris." }],
+      stop_reason: "end_turn", stop_sequence: null, usage: { input_tokens: 9, output_tokens: 8 },
+    });
+  });
+  const root = mixed.url.replace(/\/v1$/, "");
+  const both = await startGateway(`providers:
+  - { id: gem, kind: gemini, base_url: "${root}", models: [gemini-x] }
+  - { id: claude, kind: anthropic, base_url: "${root}", models: [claude-x] }
+`);
+  try {
+    const client = new Anthropic({ baseURL: both.url, apiKey: "x", maxRetries: 0 });
+    const thinking = { type: "enabled" as const, budget_tokens: 1024 };
+    const tools = [{ name: "get_weather", input_schema: { type: "object" as const, properties: { city: { type: "string" } } } }];
+    const first = await client.messages.create({ model: "gem/gemini-x", max_tokens: 2048, thinking, tools, messages: [{ role: "user", content: "weather?" }] });
+    const use = first.content.find((b) => b.type === "tool_use")!;
+    expect(use.type === "tool_use" && use.input).toEqual({ city: "Paris" });
+    const { data, response } = await client.messages.create({
+      model: "claude/claude-x", max_tokens: 2048, thinking, tools,
+      messages: [
+        { role: "user", content: "weather?" },
+        { role: "assistant", content: first.content },
+        { role: "user", content: [{ type: "tool_result", tool_use_id: use.type === "tool_use" ? use.id : "", content: "21C" }] },
+      ],
+    }).withResponse();
+    expect(data.content[0]).toMatchObject({ type: "text", text: "It is 21C in Paris." });
+    const sent = mixed.seen.at(-1)!.json as { thinking?: unknown; messages: Array<{ content: Array<{ type: string }> }> };
+    expect(sent.thinking).toBeUndefined();
+    expect(sent.messages[1]!.content.map((b) => b.type)).toEqual(["tool_use"]);
+    expect(response.headers.get("x-sluice-adjustments")).toContain("thinking=off");
+  } finally {
+    await both.close();
+    await mixed.stop();
+  }
+});

@@ -19,7 +19,7 @@ export const DEFAULT_MAX_TOKENS = 4096;
 /** Thinking budgets for the IR's reasoningEffort (Anthropic's minimum budget is 1024). */
 const BUDGET: Record<NonNullable<Request["reasoningEffort"]>, number> = { minimal: 1024, low: 2048, medium: 8192, high: 24576 };
 
-export function encodeRequest(ir: Request): Record<string, unknown> {
+export function encodeRequest(ir: Request, adjust?: (note: string) => void): Record<string, unknown> {
   const body: Record<string, unknown> = { model: ir.model, max_tokens: ir.maxTokens ?? DEFAULT_MAX_TOKENS };
   if (ir.system.length > 0) {
     body.system = ir.system.length === 1 ? ir.system[0]!.text : ir.system.map((part) => ({ type: "text", text: part.text }));
@@ -42,7 +42,30 @@ export function encodeRequest(ir: Request): Record<string, unknown> {
   for (const [key, value] of Object.entries(ir.extra)) {
     if (!(key in body) && key !== "tools") body[key] = value;
   }
+  if (thinkingOn(body.thinking) && unsignedToolTurn(body.messages as WireMessage[])) {
+    delete body.thinking;
+    adjust?.("thinking=off (the tool-use turn being continued has no Claude thinking block: another provider answered it)");
+  }
   return body;
+}
+
+function thinkingOn(thinking: unknown): boolean {
+  return typeof thinking === "object" && thinking !== null && (thinking as { type?: unknown }).type !== "disabled";
+}
+
+/**
+ * With thinking on, Anthropic rejects a tool-use continuation whose last assistant turn does not
+ * start with its (signed) thinking block. A turn another provider answered has none that Claude
+ * would accept (the signature store strips foreign signatures), so such a turn goes without
+ * thinking rather than failing with a 400 the client cannot fix.
+ */
+function unsignedToolTurn(messages: WireMessage[]): boolean {
+  const index = messages.findLastIndex((m) => m.role === "assistant");
+  const turn = messages[index];
+  if (!turn || index === messages.length - 1 || !Array.isArray(turn.content)) return false;
+  if (!turn.content.some((block) => block.type === "tool_use")) return false;
+  const first = turn.content[0]?.type;
+  return first !== "thinking" && first !== "redacted_thinking";
 }
 
 /**

@@ -1,0 +1,114 @@
+import { calcPrice, findProvider, type Provider } from "@pydantic/genai-prices";
+import { ModelInfoMap } from "llm-info";
+import type { ProviderConfig } from "../../schemas/config.ts";
+import type { Usage } from "../ir.ts";
+import { modelMatches } from "../routing/resolve.ts";
+
+// What Sluice knows about a model: its context window, its output cap and its price. Three
+// sources, first one that knows wins, field by field:
+//   1. the provider's `model_info` in sluice.yaml (keyed by model name or `*` pattern);
+//   2. llm-info: context and output limits of the major vendors' current models;
+//   3. @pydantic/genai-prices: prices (with cache-read/-write rates) and context windows for
+//      the providers whose API URL it recognises (so an OpenRouter or Groq base URL is priced too).
+// Nothing here goes to the network: both datasets are the copies in node_modules.
+
+/** USD per million tokens. */
+export interface Price {
+  input: number;
+  output: number;
+  cached_input?: number;
+  cache_write?: number;
+}
+
+export interface ModelInfo {
+  /** Context window, tokens (input and output together). */
+  context?: number;
+  /** Largest output a request may ask for, tokens. */
+  maxOutput?: number;
+  price?: Price;
+}
+
+type Limits = { contextWindowTokenLimit?: number; outputTokenLimit?: number };
+const limitsById = ModelInfoMap as unknown as Record<string, Limits | undefined>;
+
+/** Limits from llm-info by exact id, else by a dated id (`claude-sonnet-4-5` → `claude-sonnet-4-5-20250929`). */
+function libraryLimits(model: string): Limits | undefined {
+  const bare = model.slice(model.lastIndexOf("/") + 1);
+  const exact = limitsById[bare];
+  if (exact) return exact;
+  const dated = Object.keys(limitsById).filter((id) => id.startsWith(`${bare}-`) && /^\d{8}$/.test(id.slice(bare.length + 1)));
+  return dated.length > 0 ? limitsById[dated.sort().at(-1)!] : undefined;
+}
+
+function priceProvider(provider: ProviderConfig): Provider | undefined {
+  return provider.base_url ? findProvider({ providerApiUrl: provider.base_url }) : undefined;
+}
+
+function libraryEntry(provider: ProviderConfig, model: string) {
+  const priced = priceProvider(provider);
+  if (!priced) return undefined;
+  // calcPrice with zero usage returns the matched model (its match rules handle dated and prefixed ids).
+  return calcPrice({ input_tokens: 0, output_tokens: 0 }, model, { provider: priced }) ?? undefined;
+}
+
+function flat(value: unknown): number | undefined {
+  if (typeof value === "number") return value;
+  if (typeof value === "object" && value !== null && typeof (value as { base?: unknown }).base === "number") return (value as { base: number }).base;
+  return undefined;
+}
+
+function configured(provider: ProviderConfig, model: string) {
+  const info = provider.model_info;
+  return info[model] ?? Object.entries(info).find(([pattern]) => pattern.includes("*") && modelMatches(pattern, model))?.[1];
+}
+
+const cache = new WeakMap<ProviderConfig, Map<string, ModelInfo>>();
+
+/** What is known of `model` as served by `provider` (a config reload brings new provider objects, so a fresh cache). */
+export function modelInfo(provider: ProviderConfig, model: string): ModelInfo {
+  let byModel = cache.get(provider);
+  if (!byModel) cache.set(provider, (byModel = new Map()));
+  let info = byModel.get(model);
+  if (info) return info;
+  const own = configured(provider, model);
+  const limits = libraryLimits(model);
+  const entry = libraryEntry(provider, model);
+  const prices = entry?.model_price;
+  const libraryPrice = prices && flat(prices.input_mtok) !== undefined && flat(prices.output_mtok) !== undefined
+    ? {
+      input: flat(prices.input_mtok)!, output: flat(prices.output_mtok)!,
+      ...(flat(prices.cache_read_mtok) !== undefined ? { cached_input: flat(prices.cache_read_mtok)! } : {}),
+      ...(flat(prices.cache_write_mtok) !== undefined ? { cache_write: flat(prices.cache_write_mtok)! } : {}),
+    }
+    : undefined;
+  info = {};
+  const context = own?.context ?? limits?.contextWindowTokenLimit ?? entry?.model.context_window;
+  if (context !== undefined) info.context = context;
+  const maxOutput = own?.max_output ?? limits?.outputTokenLimit;
+  if (maxOutput !== undefined) info.maxOutput = maxOutput;
+  const price = own?.price ?? libraryPrice;
+  if (price) info.price = price;
+  byModel.set(model, info);
+  return info;
+}
+
+/**
+ * The cost of one answer in USD, or undefined when the price is unknown. A configured price is
+ * applied flat; a library price goes through genai-prices itself, which knows tiered rates.
+ */
+export function costOf(provider: ProviderConfig, model: string, usage: Usage): number | undefined {
+  const own = configured(provider, model)?.price;
+  const cached = usage.cachedInputTokens ?? 0;
+  const written = usage.cacheWriteTokens ?? 0;
+  if (own) {
+    const plain = Math.max(0, usage.inputTokens - cached - written);
+    return (plain * own.input + cached * (own.cached_input ?? own.input) + written * (own.cache_write ?? own.input) + usage.outputTokens * own.output) / 1e6;
+  }
+  const priced = priceProvider(provider);
+  if (!priced) return undefined;
+  const result = calcPrice({
+    input_tokens: usage.inputTokens, output_tokens: usage.outputTokens,
+    ...(cached ? { cache_read_tokens: cached } : {}), ...(written ? { cache_write_tokens: written } : {}),
+  }, model, { provider: priced });
+  return result ? result.total_price : undefined;
+}
