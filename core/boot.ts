@@ -3,6 +3,7 @@ import { join, resolve } from "node:path";
 import type { Logger } from "pino";
 import { ConfigApplied } from "../events/catalog/config.ts";
 import { EventLog } from "../events/log.ts";
+import { watchHealth } from "./routing/health-watch.ts";
 import { LiveProjections } from "../events/projections/index.ts";
 import type { Config } from "../schemas/config.ts";
 import { checkKinds } from "./config/load.ts";
@@ -75,7 +76,10 @@ export async function boot(options: BootOptions): Promise<Gateway> {
     accepting: true,
     inFlight: 0,
     secrets: secretsOf(config),
+    routePositions: new Map(),
+    retriesInFlight: 0,
   };
+  watchHealth(gw);
   await log.commit(ConfigApplied, {
     source: options.source, digest: options.digest, reason: "start",
     providers: config.providers.map((p) => p.id), routes: config.routes.map((r) => r.name),

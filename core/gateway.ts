@@ -20,6 +20,10 @@ export interface Gateway {
   inFlight: number;
   /** Provider secrets in force, to scrub from any text that leaves the gateway. */
   secrets: string[];
+  /** Round-robin positions per route: decisions made so far (started from the routing projection). */
+  readonly routePositions: Map<string, number>;
+  /** Attempts beyond a request's first fallback now running (the retry budget, RELIABILITY §3.8). */
+  retriesInFlight: number;
 }
 
 export function secretsOf(config: Config): string[] {

@@ -62,11 +62,35 @@ export const Strategy = Type.Union([
   Type.Literal("random"), Type.Literal("least-latency"), Type.Literal("cost"),
 ]);
 
+/** "provider/model", or with a weight for the weighted strategy. */
+const RouteTarget = Type.Union([
+  Type.String({ minLength: 1 }),
+  Type.Object({
+    target: Type.String({ minLength: 1 }),
+    weight: Type.Number({ minimum: 0, default: 1 }),
+  }, { additionalProperties: false }),
+]);
+const Targets = Type.Array(RouteTarget, { minItems: 1 });
+
 export const RouteSchema = Type.Object({
   name: Name,
   strategy: Type.Optional(Strategy),
-  /** Targets as "provider/model", tried in order. */
-  targets: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+  /** Targets, tried in the strategy's order; the next one after a failure that allows it. */
+  targets: Targets,
+  /**
+   * Smart routing (opt-in): a complexity score picks a tier, and the tier's own targets are
+   * used (the route's `targets` for a tier not listed).
+   */
+  tiers: Type.Optional(Type.Object({
+    simple: Type.Optional(Targets),
+    medium: Type.Optional(Targets),
+    complex: Type.Optional(Targets),
+    reasoning: Type.Optional(Targets),
+  }, { additionalProperties: false })),
+  /** Prompt-cache affinity: a conversation prefix stays on the target that answered it while that target is well. */
+  affinity: Type.Boolean({ default: false }),
+  /** Overrides of the global `timeouts` for requests to this route (a provider's own override still wins). */
+  timeouts: Type.Optional(Type.Partial(timeouts(false), { additionalProperties: false })),
 }, { additionalProperties: false });
 
 export const ConfigSchema = Type.Object({
@@ -99,11 +123,34 @@ export const ConfigSchema = Type.Object({
      */
     estimate_sample: Type.Number({ minimum: 0, maximum: 1, default: 0.05 }),
   }, { additionalProperties: false, default: {} }),
+  /**
+   * Same-target retries, only where safe: the upstream could not be reached (nothing was sent), or
+   * it said to come back within `max_wait_s`; and only when no other target is left to fall back to.
+   */
+  retry: Type.Object({
+    attempts: Type.Integer({ minimum: 0, maximum: 5, default: 1 }),
+    backoff_ms: Type.Integer({ minimum: 1, maximum: 60_000, default: 250 }),
+    max_wait_s: Type.Number({ minimum: 0, maximum: 60, default: 2 }),
+  }, { additionalProperties: false, default: {} }),
   providers: Type.Array(ProviderSchema, { default: [] }),
   routes: Type.Array(RouteSchema, { default: [] }),
+  /** Other names for models: alias → a route, "provider/model" or a bare model name. */
+  aliases: Type.Record(Type.String({ minLength: 1 }), Type.String({ minLength: 1 }), { default: {} }),
 }, { additionalProperties: false });
 
 export type Config = Static<typeof ConfigSchema>;
 export type ProviderConfig = Static<typeof ProviderSchema>;
 export type RouteConfig = Static<typeof RouteSchema>;
+export type RouteTargetConfig = Static<typeof RouteTarget>;
+
+/** The "provider/model" of a route target, whichever way it is written. */
+export const targetName = (target: RouteTargetConfig): string => (typeof target === "string" ? target : target.target);
+
+/** Every target list of a route, with its config path: `targets`, then each tier's. */
+export function routeTargetLists(route: RouteConfig): Array<{ path: string[]; targets: RouteTargetConfig[] }> {
+  const lists = [{ path: ["targets"], targets: route.targets }];
+  for (const [tier, targets] of Object.entries(route.tiers ?? {})) if (targets) lists.push({ path: ["tiers", tier], targets });
+  return lists;
+}
+export type StrategyName = Static<typeof Strategy>;
 export type Timeouts = Static<typeof TimeoutsSchema>;

@@ -80,13 +80,16 @@ function formatSummary(summary: ReplaySummary, path: string): string {
       lines.push(`  ${target.padEnd(40)} ${String(u.requests).padStart(8)} ${String(u.completed).padStart(6)} ${String(u.failed).padStart(6)} ${String(u.inputTokens).padStart(10)} ${String(u.outputTokens).padStart(10)}`);
     }
   }
-  const providers = Object.entries(projections.health);
-  if (providers.length > 0) {
-    lines.push("", "upstream health");
-    for (const [provider, h] of providers) {
+  const upstreams = [...Object.entries(projections.health.providers), ...Object.entries(projections.health.targets)];
+  if (upstreams.length > 0) {
+    lines.push("", "upstream health (providers, then targets)");
+    for (const [key, h] of upstreams) {
       const lastOk = h.lastSuccessAt ? new Date(h.lastSuccessAt).toISOString() : "never";
       const lastBad = h.lastFailureAt ? `${new Date(h.lastFailureAt).toISOString()} (${h.lastFailureReason})` : "never";
-      lines.push(`  ${provider}: ${h.successes} ok, ${h.failures} failed, ${h.consecutiveFailures} failing in a row; last ok ${lastOk}; last failure ${lastBad}`);
+      const latency = h.latencyMs !== undefined ? `; ~${Math.round(h.latencyMs)} ms to first byte` : "";
+      const out = h.ejectedUntil !== undefined ? `; ejected ×${h.ejections} until ${new Date(h.ejectedUntil).toISOString()}` : "";
+      const cool = h.coolUntil !== undefined ? `; cooling until ${new Date(h.coolUntil).toISOString()}` : "";
+      lines.push(`  ${key}: ${h.successes} ok, ${h.failures} failed, ${h.consecutiveFailures} failing in a row${latency}; last ok ${lastOk}; last failure ${lastBad}${out}${cool}`);
     }
   }
   return lines.join("\n");

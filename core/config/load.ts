@@ -3,7 +3,8 @@ import { readFileSync } from "node:fs";
 import type { TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { LineCounter, parseDocument, type Document } from "yaml";
-import { ConfigSchema, type Config } from "../../schemas/config.ts";
+import { ConfigSchema, routeTargetLists, targetName, type Config } from "../../schemas/config.ts";
+import { resolveTargets } from "../routing/resolve.ts";
 
 // Load sluice.yaml: parse YAML, expand ${VAR} / ${VAR:-default} in string values, fill
 // defaults, validate against the TypeBox schema. Every failure is one line that names the
@@ -162,15 +163,23 @@ function checkReferences(config: Config): { path: Path; message: string } | unde
   for (const [i, route] of config.routes.entries()) {
     if (routes.has(route.name)) return { path: ["routes", i, "name"], message: `duplicate route name "${route.name}"` };
     routes.add(route.name);
-    for (const [j, target] of route.targets.entries()) {
-      const slash = target.indexOf("/");
-      if (slash <= 0 || slash === target.length - 1) {
-        return { path: ["routes", i, "targets", j], message: `expected "provider/model", got ${JSON.stringify(target)}` };
+    for (const list of routeTargetLists(route)) {
+      for (const [j, entry] of list.targets.entries()) {
+        const target = targetName(entry);
+        const at: Path = ["routes", i, ...list.path, j];
+        const slash = target.indexOf("/");
+        if (slash <= 0 || slash === target.length - 1) return { path: at, message: `expected "provider/model", got ${JSON.stringify(target)}` };
+        const provider = target.slice(0, slash);
+        if (!providers.has(provider)) {
+          return { path: at, message: `unknown provider "${provider}" (configured: ${[...providers].join(", ") || "none"})` };
+        }
       }
-      const provider = target.slice(0, slash);
-      if (!providers.has(provider)) {
-        return { path: ["routes", i, "targets", j], message: `unknown provider "${provider}" (configured: ${[...providers].join(", ") || "none"})` };
-      }
+    }
+  }
+  for (const [alias, to] of Object.entries(config.aliases)) {
+    if (routes.has(alias)) return { path: ["aliases", alias], message: `"${alias}" is already a route name` };
+    if (resolveTargets(config, to).length === 0) {
+      return { path: ["aliases", alias], message: `"${to}" is not a route, a provider/model or a model a provider lists` };
     }
   }
   return undefined;

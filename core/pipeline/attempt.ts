@@ -5,7 +5,7 @@ import type { Part, Request, Response, StreamEvent } from "../ir.ts";
 import type { ExecutorPlugin } from "../plugins/hooks.ts";
 import { errorText } from "../plugins/host.ts";
 import type { Target } from "../routing/resolve.ts";
-import type { Timeouts } from "../../schemas/config.ts";
+import type { Config, RouteConfig, Timeouts } from "../../schemas/config.ts";
 import { modelInfo } from "../models/catalog.ts";
 import { signaturesFor } from "./signatures.ts";
 import { decodeSse } from "./stream.ts";
@@ -27,6 +27,8 @@ export interface RequestContext {
   signal: AbortSignal;
   /** Date.now() after which no attempt may run (total deadline). */
   deadlineAt: number;
+  /** The route the request named, if any (its timeouts apply). */
+  route?: RouteConfig;
   /** The id the client sees for the answer, where the gateway names it (Responses API). */
   responseId?: string;
   /** Called with the answer's content before its terminal event commits (to store the turn). */
@@ -46,8 +48,14 @@ export type Outcome =
 
 const RESPONSE_MAX = 64 * 1024 * 1024;
 
-export function timeoutsFor(ctx: RequestContext, target: Target): Timeouts {
-  return { ...ctx.gw.config.timeouts, ...target.provider.timeouts };
+/** An attempt's limits: the global ones, then the route's, then the provider's own. */
+export function timeoutsFor(config: Config, route: RouteConfig | undefined, target: Target): Timeouts {
+  return { ...config.timeouts, ...route?.timeouts, ...target.provider.timeouts };
+}
+
+/** When a request must be over, all attempts together. */
+export function deadlineFor(config: Config, route: RouteConfig | undefined): number {
+  return Date.now() + (route?.timeouts?.total_ms ?? config.timeouts.total_ms);
 }
 
 /** Whether the request goes upstream as the client's own bytes. */
@@ -73,7 +81,7 @@ export function forTarget(requestCtx: RequestContext, target: Target): { ctx: Re
 
 export async function runAttempt(requestCtx: RequestContext, target: Target, executor: ExecutorPlugin): Promise<Outcome> {
   const { ctx, adjustments } = forTarget(requestCtx, target);
-  const signal = new AttemptSignal(ctx.signal, ctx.deadlineAt, timeoutsFor(ctx, target));
+  const signal = new AttemptSignal(ctx.signal, ctx.deadlineAt, timeoutsFor(ctx.gw.config, ctx.route, target));
   const ir: Request = { ...ctx.ir, model: target.model };
   try {
     const outcome = executor.execute
@@ -165,29 +173,4 @@ async function viaDialect(
   if (isGatewayError(decoded)) return { ok: false, error: decoded, status: response.status };
   const source: Source = sameDialect && !ir.stream ? { kind: "raw-json", text, response: decoded } : { kind: "ir", response: decoded };
   return { ok: true, source, signal, status: response.status };
-}
-
-/** Which failures move on to the next target. A client's own mistake, or its leaving, does not. */
-export function fallsBack(error: GatewayError, deadlineAt: number): boolean {
-  if (Date.now() >= deadlineAt) return false;
-  switch (error.kind) {
-    case "upstream_unreachable":
-    case "upstream_timeout":
-    case "upstream_error":
-    case "upstream_invalid":
-    case "upstream_auth":
-    case "rate_limited":
-    case "overloaded":
-    case "model_not_found":
-    case "unavailable":
-      return error.code !== "timeout:total";
-    case "invalid_request":
-    case "payload_too_large":
-    case "authentication":
-    case "permission":
-    case "not_found":
-    case "cancelled":
-    case "internal":
-      return false;
-  }
 }

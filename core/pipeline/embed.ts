@@ -9,6 +9,8 @@ import type { EmbeddingWire } from "./embed-wire.ts";
 import { admit, failEarly, tryTargets, withFrame } from "./frame.ts";
 import { logLine } from "./respond.ts";
 import { AttemptSignal } from "./upstream.ts";
+import { deadlineFor, timeoutsFor } from "./attempt.ts";
+import type { Timeouts } from "../../schemas/config.ts";
 
 // The life of one embeddings request, as a generation request's (generate.ts) but with one
 // whole answer: decode, authenticate, cloak, route, attempts, respond. `request.received`
@@ -35,18 +37,20 @@ export function handleEmbeddings(
         const decoded = wire.decode(body, options.model ?? "");
         return isGatewayError(decoded) ? decoded : { model: decoded.request.model, wire: decoded };
       },
+      facts: ({ wire }) => ({ inputTokens: Math.ceil(wire.request.inputs.reduce((n, text) => n + text.length, 0) / 4) }),
     });
     if (admitted instanceof Response) return admitted;
     const { decoded: { wire: decoded }, model: publicModel, targets } = admitted;
 
     const cloaked = cloak(gw, decoded.request, { request: frame.id, model: publicModel });
     if (isGatewayError(cloaked)) return failEarly(frame, cloaked);
-    const deadlineAt = Date.now() + gw.config.timeouts.total_ms;
+    const deadlineAt = deadlineFor(gw.config, admitted.route);
 
     return tryTargets<EmbeddingResponse>(frame, {
       targets,
       deadlineAt,
       publicModel,
+      signal: http.signal,
       passthrough: () => false,
       async attempt(target, executor) {
         if (!executor.embed) {
@@ -55,7 +59,8 @@ export function handleEmbeddings(
             error: gatewayError("upstream_error", `provider ${target.provider.id} (kind ${target.provider.kind}) does not serve embeddings`),
           };
         }
-        const outcome = await attempt(gw, frame.id, http.signal, deadlineAt, target, { ...cloaked, model: target.model }, executor);
+        const limits = timeoutsFor(gw.config, admitted.route, target);
+        const outcome = await attempt(gw, frame.id, http.signal, deadlineAt, limits, target, { ...cloaked, model: target.model }, executor);
         return outcome.ok ? { ok: true, value: outcome.response, status: 200 } : outcome;
       },
       async answer(response, target, attempts) {
@@ -79,10 +84,10 @@ type Outcome = { ok: true; response: EmbeddingResponse } | { ok: false; error: G
 
 /** One executor call under the same limits as a generation attempt: first byte covers the whole answer. */
 async function attempt(
-  gw: Gateway, id: string, client: AbortSignal, deadlineAt: number, target: Target, request: EmbeddingRequest,
+  gw: Gateway, id: string, client: AbortSignal, deadlineAt: number, limits: Timeouts, target: Target, request: EmbeddingRequest,
   executor: ExecutorPlugin,
 ): Promise<Outcome> {
-  const signal = new AttemptSignal(client, deadlineAt, { ...gw.config.timeouts, ...target.provider.timeouts });
+  const signal = new AttemptSignal(client, deadlineAt, limits);
   try {
     signal.arm("first_byte");
     const result = await executor.embed!(request, { request: id, provider: target.provider, signal: signal.signal });

@@ -1,12 +1,16 @@
 import {
   AttemptFailed, AttemptStarted, AttemptSucceeded, RequestCancelled, RequestFailed, RequestReceived,
 } from "../../events/catalog/request.ts";
+import { RouteDecided } from "../../events/catalog/routing.ts";
 import type { Codec } from "../dialects/codec.ts";
 import { gatewayError, isGatewayError, statusOf, type GatewayError } from "../errors.ts";
 import type { Gateway } from "../gateway.ts";
 import type { ExecutorPlugin } from "../plugins/hooks.ts";
-import { resolveTargets, type Target } from "../routing/resolve.ts";
-import { fallsBack } from "./attempt.ts";
+import { decide, type RouteInput } from "../routing/decide.ts";
+import { resolve, type Target } from "../routing/resolve.ts";
+import type { RouteConfig } from "../../schemas/config.ts";
+import { modelInfo } from "../models/catalog.ts";
+import { ruleFor, safeToRetry } from "../routing/fallback.ts";
 import { readJson } from "./body.ts";
 import { authenticate } from "./plugins.ts";
 import { errorResponse, logLine, type Headers } from "./respond.ts";
@@ -77,6 +81,19 @@ export interface Admitted<D> {
   raw: string;
   model: string;
   targets: Target[];
+  /** The route the model named, if any (its timeouts apply). */
+  route?: RouteConfig;
+}
+
+/** What routing needs to know of a decoded request. */
+export type RouteFacts = Pick<RouteInput, "inputTokens" | "maxTokens" | "ir">;
+
+/** The round-robin position of the next decision of `route`: decisions so far, counted live from the projection's start value. */
+function nextPosition(gw: Gateway, route: string): number {
+  let position = gw.routePositions.get(route);
+  if (position === undefined) position = gw.projections.get("routing").decisions[route] ?? 0;
+  gw.routePositions.set(route, position + 1);
+  return position;
 }
 
 /**
@@ -92,6 +109,8 @@ export async function admit<D extends { model: string; stream?: boolean }>(
     /** The model named in the URL, recorded when the body cannot be read. */
     urlModel?: string;
     decode: (body: unknown) => D | GatewayError;
+    /** What routing needs of the decoded request. */
+    facts: (decoded: D) => RouteFacts;
   },
 ): Promise<Admitted<D> | globalThis.Response> {
   const { gw } = frame;
@@ -116,24 +135,34 @@ export async function admit<D extends { model: string; stream?: boolean }>(
   const auth = await authenticate(gw, http);
   if ("deny" in auth) return reject(frame, auth.deny, model, stream);
 
-  const targets = resolveTargets(gw.config, model);
-  if (targets.length === 0) {
-    const hint = gw.config.providers.length === 0
-      ? "no providers are configured: set OPENAI_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY, or write a sluice.yaml"
-      : "GET /v1/models lists the models";
-    return reject(frame, gatewayError("model_not_found", `model "${model.slice(0, 200)}" is not served here; ${hint}`, { code: "model_not_found", param: "model" }), model, stream);
-  }
+  const resolution = resolve(gw.config, model);
+  const decided = decide(
+    gw.config,
+    { id: frame.id, model, ...options.facts(decoded), position: resolution?.route ? nextPosition(gw, resolution.route.name) : 0 },
+    { health: gw.projections.get("health"), sticky: gw.projections.get("routing").sticky, now: Date.now() },
+  );
+  if (!decided.ok && !decided.decision) return reject(frame, decided.error, model, stream);
 
   // The durability rule, part one: the request is on record before anything goes upstream.
   try {
-    await gw.log.commit(RequestReceived, {
+    void gw.log.append(RequestReceived, {
       request: frame.id, dialect: frame.dialect, endpoint: frame.endpoint, model, stream,
-      candidates: targets.map((t) => t.id), ...(auth.caller ? { caller: auth.caller } : {}),
-    }, { alone: gw.inFlight === 1 });
+      candidates: decided.decision!.order, ...(auth.caller ? { caller: auth.caller } : {}),
+    });
+    const routed = { request: frame.id, ...decided.decision! };
+    if (!decided.ok) {
+      void gw.log.append(RouteDecided, routed);
+      // Every target was skipped (all cooling down, or the prompt too long for all): answered at once.
+      const { error } = decided;
+      await gw.log.commit(RequestFailed, { request: frame.id, status: statusOf(error), reason: error.kind, message: error.message, attempts: 0, total_ms: frame.elapsed() });
+      logLine(gw, { request: frame.id, model, status: statusOf(error), reason: error.kind, ms: frame.elapsed() });
+      return errorResponse(frame.codec, error, frame.headers);
+    }
+    await gw.log.commit(RouteDecided, routed, { alone: gw.inFlight === 1 });
   } catch {
     return errorResponse(frame.codec, gatewayError("unavailable", "the event log cannot be written", { retryAfter: 1 }), frame.headers);
   }
-  return { decoded, raw, model, targets };
+  return { decoded, raw, model, targets: decided.targets, ...(decided.resolution.route ? { route: decided.resolution.route } : {}) };
 }
 
 /** One attempt's result: a value to answer with, or an error (with the upstream status, 0 if none). */
@@ -145,6 +174,8 @@ export interface AttemptPlan<S> {
   targets: Target[];
   deadlineAt: number;
   publicModel: string;
+  /** The client's signal: a backoff before a retry ends when the client leaves. */
+  signal: AbortSignal;
   /** Whether the request goes upstream as the client's own bytes (for attempt.started). */
   passthrough(executor: ExecutorPlugin, target: Target): boolean;
   /** Call one target; `undefined` executor means no plugin serves its kind. */
@@ -153,12 +184,32 @@ export interface AttemptPlan<S> {
   answer(value: S, target: Target, attempts: number): Promise<globalThis.Response>;
 }
 
-/** Try the targets in order, falling back where the failure allows; record every attempt. */
+/** Attempts from the third on (beyond the first fallback) run only within this share of requests in flight. */
+export const RETRY_BUDGET = { share: 0.2, floor: 3 };
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}
+
+/**
+ * Try the targets in order, falling back where the rule table allows (core/routing/fallback.ts),
+ * retrying the last target where that is safe, within the retry budget and the deadline; every
+ * attempt is on record, with why the gateway stopped where it stopped.
+ */
 export async function tryTargets<S>(frame: Frame, plan: AttemptPlan<S>): Promise<globalThis.Response> {
   const { gw, id, headers } = frame;
+  const { retry } = gw.config;
   let last: { error: GatewayError; target: Target } | undefined;
-  for (const [index, target] of plan.targets.entries()) {
-    const n = index + 1;
+  let queue = [...plan.targets];
+  let retries = 0;
+  for (let n = 1; queue.length > 0; n++) {
+    const target = queue.shift()!;
     headers["x-sluice-attempts"] = String(n);
     const executor = gw.plugins.executor(target.provider.kind);
     const attemptStarted = performance.now();
@@ -166,9 +217,16 @@ export async function tryTargets<S>(frame: Frame, plan: AttemptPlan<S>): Promise
       request: id, attempt: n, target: target.id, provider: target.provider.id, model: target.model,
       passthrough: executor ? plan.passthrough(executor, target) : false,
     });
-    const outcome: Attempt<S> = executor
-      ? await plan.attempt(target, executor)
-      : { ok: false, error: gatewayError("upstream_error", `no executor plugin for kind "${target.provider.kind}" is loaded`), status: 0 };
+    const beyondFirstFallback = n >= 3;
+    if (beyondFirstFallback) gw.retriesInFlight++;
+    let outcome: Attempt<S>;
+    try {
+      outcome = executor
+        ? await plan.attempt(target, executor)
+        : { ok: false, error: gatewayError("upstream_error", `no executor plugin for kind "${target.provider.kind}" is loaded`), status: 0 };
+    } finally {
+      if (beyondFirstFallback) gw.retriesInFlight--;
+    }
     const ms = Math.round((performance.now() - attemptStarted) * 1000) / 1000;
     const adjusted = outcome.adjustments?.length ? { adjustments: outcome.adjustments } : {};
     if (outcome.ok) {
@@ -184,14 +242,41 @@ export async function tryTargets<S>(frame: Frame, plan: AttemptPlan<S>): Promise
       logLine(gw, { request: id, model: plan.publicModel, status: 499, reason: "cancelled", attempts: n, ms: frame.elapsed() });
       return errorResponse(frame.codec, error, headers);
     }
-    const next = index < plan.targets.length - 1 && fallsBack(error, plan.deadlineAt);
+
+    const rule = ruleFor(error);
+    let stopped: string | undefined;
+    let retryMs: number | undefined;
+    if (rule === "answer") stopped = "not-retryable";
+    else if (Date.now() >= plan.deadlineAt) stopped = "deadline";
+    else {
+      if (rule === "larger") {
+        // Only a target with a larger window can take this prompt (an unknown window may).
+        const window = modelInfo(target.provider, target.model).context;
+        if (window !== undefined) queue = queue.filter((t) => (modelInfo(t.provider, t.model).context ?? Infinity) > window);
+      }
+      if (queue.length === 0) {
+        if (retries < retry.attempts && safeToRetry(error, retry.max_wait_s)) {
+          const wait = error.retryAfter !== undefined ? error.retryAfter * 1000 : retry.backoff_ms * 2 ** retries * (0.8 + Math.random() * 0.4);
+          if (Date.now() + wait < plan.deadlineAt) {
+            retries++;
+            retryMs = Math.round(wait);
+            queue.push(target);
+          }
+        }
+        if (retryMs === undefined) stopped = "no-more-targets";
+      } else if (n + 1 >= 3 && gw.retriesInFlight >= Math.max(RETRY_BUDGET.floor, RETRY_BUDGET.share * gw.inFlight)) {
+        stopped = "retry-budget";
+      }
+    }
     void gw.log.append(AttemptFailed, {
       request: id, attempt: n, target: target.id, provider: target.provider.id, status: outcome.status,
-      reason: outcome.reason ?? (error.code?.startsWith("timeout:") ? error.code : error.kind), message: error.message, ms, fallback: next,
+      reason: outcome.reason ?? (error.code?.startsWith("timeout:") ? error.code : error.kind), message: error.message, ms,
+      fallback: stopped === undefined && retryMs === undefined, ...(stopped ? { stopped } : {}), ...(retryMs !== undefined ? { retry_ms: retryMs } : {}),
       ...(error.retryAfter !== undefined ? { retry_after: error.retryAfter } : {}), ...adjusted,
     });
     last = { error, target };
-    if (!next) break;
+    if (stopped) break;
+    if (retryMs !== undefined) await sleep(retryMs, plan.signal);
   }
 
   const error = last!.error;

@@ -1,11 +1,12 @@
 import type { Codec } from "../dialects/codec.ts";
 import type { Gateway } from "../gateway.ts";
-import { forTarget, isPassthrough, runAttempt, type RequestContext, type Source } from "./attempt.ts";
+import { deadlineFor, forTarget, isPassthrough, runAttempt, type RequestContext, type Source } from "./attempt.ts";
 import { isGatewayError } from "../errors.ts";
 import { continueConversation, responseIdFor, storeTurn } from "./conversation.ts";
 import { admit, failEarly, tryTargets, withFrame } from "./frame.ts";
 import { runRequestPlugins } from "./plugins.ts";
 import { respond } from "./respond.ts";
+import { quickEstimate } from "../tokens/count.ts";
 import type { AttemptSignal } from "./upstream.ts";
 
 // The life of one generation request: admit (decode, authenticate, route, `request.received`
@@ -26,7 +27,11 @@ export function handleGeneration(
   gw: Gateway, codec: Codec, http: globalThis.Request, endpoint: string, options: GenerationOptions = {},
 ): Promise<globalThis.Response> {
   return withFrame(gw, codec, codec.id, endpoint, async (frame) => {
-    const admitted = await admit(frame, http, { ...options, decode: (body) => codec.decodeRequest(body) });
+    const admitted = await admit(frame, http, {
+      ...options,
+      decode: (body) => codec.decodeRequest(body),
+      facts: (ir) => ({ ir, inputTokens: quickEstimate(ir), ...(ir.maxTokens !== undefined ? { maxTokens: ir.maxTokens } : {}) }),
+    });
     if (admitted instanceof Response) return admitted;
     const { raw, model: publicModel, targets } = admitted;
     let { decoded } = admitted;
@@ -51,12 +56,13 @@ export function handleGeneration(
     if ("error" in plugged) return failEarly(frame, plugged.error);
     const ctx: RequestContext = {
       gw, id: frame.id, codec, ir: plugged.request, raw, modified: plugged.modified || decoded !== admitted.decoded, signal: http.signal,
-      deadlineAt: Date.now() + gw.config.timeouts.total_ms, ...state,
+      deadlineAt: deadlineFor(gw.config, admitted.route), ...(admitted.route ? { route: admitted.route } : {}), ...state,
     };
     return tryTargets<{ source: Source; signal: AttemptSignal }>(frame, {
       targets,
       deadlineAt: ctx.deadlineAt,
       publicModel,
+      signal: http.signal,
       passthrough: (executor, target) => isPassthrough(forTarget(ctx, target).ctx, executor),
       async attempt(target, executor) {
         const outcome = await runAttempt(ctx, target, executor);

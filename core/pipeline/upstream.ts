@@ -102,7 +102,10 @@ export async function fetchUpstream(
     signal.disarm();
     if (signal.aborted) return { ok: false, error: signal.error(), status: 0 };
     const reason = scrub((error as Error).message || String(error), secrets);
-    return { ok: false, error: gatewayError("upstream_unreachable", `upstream unreachable: ${reason}`), status: 0 };
+    // A refused connection (or a name that does not resolve) means nothing was sent: safe to retry.
+    const code = (error as { code?: unknown }).code;
+    const notSent = code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "ConnectionRefused";
+    return { ok: false, error: gatewayError("upstream_unreachable", `upstream unreachable: ${reason}`, notSent ? { code: "connect" } : {}), status: 0 };
   }
   signal.disarm();
   if (response.status >= 200 && response.status < 300) return { ok: true, response };
@@ -136,11 +139,20 @@ export function upstreamError(
   const said = messageOf(parsed);
   const message = scrub(said ? `upstream: ${said}` : `upstream returned HTTP ${status}`, secrets).slice(0, 2000);
   const passOn = kind === "invalid_request" || kind === "payload_too_large" || kind === "rate_limited";
+  const tooLong = (kind === "invalid_request" || kind === "payload_too_large") && CONTEXT_LENGTH.test(said ?? "");
   return gatewayError(kind, message, {
     ...(passOn ? { status } : {}),
+    ...(tooLong ? { code: "context_length_exceeded" } : {}),
     ...(retryAfter !== undefined ? { retryAfter } : {}),
   });
 }
+
+/**
+ * How providers say a prompt did not fit: OpenAI "maximum context length" (code
+ * context_length_exceeded), Anthropic "prompt is too long", Gemini "input token count … exceeds
+ * the maximum number of tokens", vLLM/llama.cpp "context window"/"context size".
+ */
+const CONTEXT_LENGTH = /context[ _-]length|maximum context|context window|context size|prompt is too long|exceeds the maximum number of tokens|too many tokens/i;
 
 function parseRetryAfter(value: string | null): number | undefined {
   if (!value) return undefined;

@@ -1,4 +1,4 @@
-import type { Config, ProviderConfig } from "../../schemas/config.ts";
+import { targetName, type Config, type ProviderConfig, type RouteConfig, type RouteTargetConfig } from "../../schemas/config.ts";
 
 // Model addressing (SPEC §2): `provider/model` picks exactly that provider; a route name
 // expands to its targets; a bare model name goes to the providers that list it, in config order.
@@ -9,6 +9,16 @@ export interface Target {
   model: string;
   /** "provider/model" */
   id: string;
+  /** For the weighted strategy (1 unless the route says otherwise). */
+  weight: number;
+}
+
+/** What a requested model name stands for: a route's targets, or the providers serving a model. */
+export interface Resolution {
+  route?: RouteConfig;
+  /** The alias the client used, when it was one. */
+  alias?: string;
+  targets: Target[];
 }
 
 const patterns = new Map<string, RegExp>();
@@ -24,28 +34,41 @@ export function modelMatches(pattern: string, model: string): boolean {
   return regex.test(model);
 }
 
-function target(provider: ProviderConfig, model: string): Target {
-  return { provider, model, id: `${provider.id}/${model}` };
+function target(provider: ProviderConfig, model: string, weight = 1): Target {
+  return { provider, model, id: `${provider.id}/${model}`, weight };
 }
 
-/** The targets for a requested model name, in the order they are tried; empty when unknown. */
-export function resolveTargets(config: Config, requested: string): Target[] {
-  const route = config.routes.find((r) => r.name === requested);
-  if (route) {
-    return route.targets.flatMap((t) => {
-      const slash = t.indexOf("/");
-      const provider = config.providers.find((p) => p.id === t.slice(0, slash));
-      return provider ? [target(provider, t.slice(slash + 1))] : [];
-    });
-  }
-  const slash = requested.indexOf("/");
+/** A route's target list (its `targets` or a tier's) as targets, in config order. */
+export function routeTargets(config: Config, list: RouteTargetConfig[]): Target[] {
+  return list.flatMap((entry) => {
+    const name = targetName(entry);
+    const slash = name.indexOf("/");
+    const provider = config.providers.find((p) => p.id === name.slice(0, slash));
+    return provider ? [target(provider, name.slice(slash + 1), typeof entry === "string" ? 1 : entry.weight)] : [];
+  });
+}
+
+/** What a requested model name stands for; undefined when nothing serves it. Aliases are followed once. */
+export function resolve(config: Config, requested: string): Resolution | undefined {
+  const aliased = config.aliases[requested];
+  const name = aliased ?? requested;
+  const alias = aliased !== undefined ? { alias: requested } : {};
+  const route = config.routes.find((r) => r.name === name);
+  if (route) return { route, ...alias, targets: routeTargets(config, route.targets) };
+  const slash = name.indexOf("/");
   if (slash > 0) {
-    const provider = config.providers.find((p) => p.id === requested.slice(0, slash));
-    if (provider && slash < requested.length - 1) return [target(provider, requested.slice(slash + 1))];
+    const provider = config.providers.find((p) => p.id === name.slice(0, slash));
+    if (provider && slash < name.length - 1) return { ...alias, targets: [target(provider, name.slice(slash + 1))] };
   }
-  return config.providers
-    .filter((provider) => provider.models.some((pattern) => modelMatches(pattern, requested)))
-    .map((provider) => target(provider, requested));
+  const targets = config.providers
+    .filter((provider) => provider.models.some((pattern) => modelMatches(pattern, name)))
+    .map((provider) => target(provider, name));
+  return targets.length > 0 ? { ...alias, targets } : undefined;
+}
+
+/** The targets for a requested model name in config order; empty when unknown. */
+export function resolveTargets(config: Config, requested: string): Target[] {
+  return resolve(config, requested)?.targets ?? [];
 }
 
 /** Every public model id: provider/model and bare names of listed (non-pattern) models, and routes. */
@@ -59,6 +82,7 @@ export function publicModels(config: Config): Array<{ id: string; owned_by: stri
     }
   };
   for (const route of config.routes) add(route.name, "sluice");
+  for (const alias of Object.keys(config.aliases)) add(alias, "sluice");
   for (const provider of config.providers) {
     for (const model of provider.models) {
       if (model.includes("*")) continue;

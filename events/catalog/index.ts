@@ -3,6 +3,7 @@ import * as config from "./config.ts";
 import * as plugin from "./plugin.ts";
 import * as request from "./request.ts";
 import * as response from "./response.ts";
+import * as routing from "./routing.ts";
 import * as server from "./server.ts";
 import * as signature from "./signature.ts";
 import * as tokens from "./tokens.ts";
@@ -11,13 +12,14 @@ export * from "./config.ts";
 export * from "./plugin.ts";
 export * from "./request.ts";
 export * from "./response.ts";
+export * from "./routing.ts";
 export * from "./server.ts";
 export * from "./signature.ts";
 export * from "./tokens.ts";
 
 /** Every event type Sluice knows, by type name; append and replay validate against it. */
 export const catalog: ReadonlyMap<string, EventDefinition> = new Map(
-  [config, plugin, request, response, server, signature, tokens]
+  [config, plugin, request, response, routing, server, signature, tokens]
     .flatMap((family) => Object.values(family))
     .filter((value): value is EventDefinition => typeof value === "object" && value !== null && "check" in value && "type" in value)
     .map((definition) => [definition.type, definition]),

@@ -63,6 +63,10 @@ export const AttemptFailed = defineEvent("attempt.failed", Type.Object({
   ms: Ms,
   /** Whether the gateway moved on to the next target because of it. */
   fallback: Type.Boolean(),
+  /** Why the gateway went no further: not-retryable | deadline | no-more-targets | retry-budget. */
+  stopped: Type.Optional(Type.String()),
+  /** The same target is tried again after this backoff (a safe retry). */
+  retry_ms: Type.Optional(Type.Number({ minimum: 0 })),
   retry_after: Type.Optional(Type.Number({ minimum: 0 })),
   adjustments: Adjustments,
 }));

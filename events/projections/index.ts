@@ -3,24 +3,27 @@ import type { EventRecord } from "../define.ts";
 import { conversations, type ConversationsState } from "./conversations.ts";
 import { health, type HealthState } from "./health.ts";
 import { fold, type Projection } from "./projection.ts";
+import { routing, type RoutingState } from "./routing.ts";
 import { signatures, type SignaturesState } from "./signatures.ts";
 import { tokenAccuracy, type TokenAccuracyState } from "./token-accuracy.ts";
 import { usage, type UsageState } from "./usage.ts";
 
 export { fold, type Projection } from "./projection.ts";
-export { health, type HealthState, type ProviderHealth } from "./health.ts";
+export { health, availability, type HealthState, type Health, type Availability } from "./health.ts";
+export { routing, type RoutingState } from "./routing.ts";
 export { usage, type UsageState, type ModelUsage } from "./usage.ts";
 export { conversations, type ConversationsState, type StoredTurn } from "./conversations.ts";
 export { signatures, type SignaturesState, type StoredSignatures } from "./signatures.ts";
 export { tokenAccuracy, calibration, CALIBRATION_SAMPLES, type TokenAccuracyState, type TokenAccuracy } from "./token-accuracy.ts";
 
 /** Every projection Sluice keeps live and rebuilds on replay. */
-export const projections = [usage, health, conversations, signatures, tokenAccuracy] as const;
+export const projections = [usage, health, routing, conversations, signatures, tokenAccuracy] as const;
 
 /** The state of every projection, by name. */
 export interface ProjectionStates {
   usage: UsageState;
   health: HealthState;
+  routing: RoutingState;
   conversations: ConversationsState;
   signatures: SignaturesState;
   tokenAccuracy: TokenAccuracyState;

@@ -94,7 +94,7 @@ describe("sluice CLI", () => {
       const timeline = await sluice(["replay", "--data", dataDir, "--request", id]);
       expect(timeline.code).toBe(0);
       const lines = timeline.stdout.trimEnd().split("\n");
-      expect(lines.map((l) => l.split(/\s+/)[3])).toEqual(["request.received", "attempt.started", "attempt.succeeded", "request.completed"]);
+      expect(lines.map((l) => l.split(/\s+/)[3])).toEqual(["request.received", "route.decided", "attempt.started", "attempt.succeeded", "request.completed"]);
       expect(timeline.stdout).toContain("usage=");
 
       expectOneLine(await sluice(["replay", "--data", dataDir, "--request", "req_nope"]), /no events for request req_nope/);

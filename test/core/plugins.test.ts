@@ -173,11 +173,11 @@ describe("isolation", () => {
     const id = response.headers.get("x-sluice-request-id")!;
     const timeline = gateway.gw.log.forRequest(id);
     expect(timeline.map((e) => e.type)).toEqual([
-      "request.received", "plugin.failed", "attempt.started", "plugin.failed", "attempt.failed", "attempt.started", "attempt.succeeded", "request.completed",
+      "request.received", "route.decided", "plugin.failed", "attempt.started", "plugin.failed", "attempt.failed", "attempt.started", "attempt.succeeded", "request.completed",
     ]);
-    expect(timeline[1]!.data).toMatchObject({ plugin: "compressor:throws", phase: "call" });
-    expect(timeline[3]!.data).toMatchObject({ plugin: "executor:broken", phase: "call", error: "broken executor exploded" });
-    expect(timeline[4]!.data).toMatchObject({ target: "broken/fragile", fallback: true });
+    expect(timeline[2]!.data).toMatchObject({ plugin: "compressor:throws", phase: "call" });
+    expect(timeline[4]!.data).toMatchObject({ plugin: "executor:broken", phase: "call", error: "broken executor exploded" });
+    expect(timeline[5]!.data).toMatchObject({ target: "broken/fragile", fallback: true });
   });
 
   test("an executor that returns nonsense fails its attempt as a plugin failure, not a 500", async () => {

@@ -127,9 +127,9 @@ describe("OpenAI POST /v1/embeddings", () => {
 
     const id = response.headers.get("x-sluice-request-id")!;
     expect(response.headers.get("x-sluice-provider")).toBe("oa");
-    expect(types(id)).toEqual(["request.received", "attempt.started", "attempt.succeeded", "request.completed"]);
+    expect(types(id)).toEqual(["request.received", "route.decided", "attempt.started", "attempt.succeeded", "request.completed"]);
     expect(events(id)[0]!.data).toMatchObject({ dialect: "openai-embeddings", endpoint: "/v1/embeddings", model: "text-embedding-3-small", stream: false, candidates: ["oa/text-embedding-3-small"] });
-    expect(events(id)[3]!.data).toMatchObject({ status: 200, stream: false, attempts: 1, target: "oa/text-embedding-3-small", usage: { input_tokens: 10, output_tokens: 0 } });
+    expect(events(id)[4]!.data).toMatchObject({ status: 200, stream: false, attempts: 1, target: "oa/text-embedding-3-small", usage: { input_tokens: 10, output_tokens: 0 } });
   });
 
   test("base64 (the SDK's default): it decodes to the same float32 vectors", async () => {
@@ -168,16 +168,16 @@ describe("OpenAI POST /v1/embeddings", () => {
     expect(brokenUp.seen).toHaveLength(1);
     const id = response.headers.get("x-sluice-request-id")!;
     expect(response.headers.get("x-sluice-attempts")).toBe("2");
-    expect(types(id)).toEqual(["request.received", "attempt.started", "attempt.failed", "attempt.started", "attempt.succeeded", "request.completed"]);
+    expect(types(id)).toEqual(["request.received", "route.decided", "attempt.started", "attempt.failed", "attempt.started", "attempt.succeeded", "request.completed"]);
     // embed() returns an error value, which carries no upstream status: the event says 0.
-    expect(events(id)[2]!.data).toMatchObject({ reason: "upstream_error", fallback: true, message: "openai: upstream: boom" });
+    expect(events(id)[3]!.data).toMatchObject({ reason: "upstream_error", fallback: true, message: "openai: upstream: boom" });
   });
 
   test("an executor without embed() is skipped as unsupported", async () => {
     const { data, response } = await client.embeddings.create({ model: "embed-unsupported", input: "hello", encoding_format: "float" }).withResponse();
     expect(data.data[0]!.embedding).toEqual(vectorOf("hello"));
     const id = response.headers.get("x-sluice-request-id")!;
-    expect(events(id)[2]!.data).toMatchObject({ reason: "unsupported", fallback: true, status: 0 });
+    expect(events(id)[3]!.data).toMatchObject({ reason: "unsupported", fallback: true, status: 0 });
   });
 
   test("every target failing: the last error, in OpenAI's shape, and request.failed", async () => {
@@ -186,7 +186,7 @@ describe("OpenAI POST /v1/embeddings", () => {
     const body = await response.json() as { error: { message: string; type: string } };
     expect(body.error.message).toContain("boom");
     const id = response.headers.get("x-sluice-request-id")!;
-    expect(types(id)).toEqual(["request.received", "attempt.started", "attempt.failed", "attempt.started", "attempt.failed", "request.failed"]);
+    expect(types(id)).toEqual(["request.received", "route.decided", "attempt.started", "attempt.failed", "attempt.started", "attempt.failed", "request.failed"]);
   });
 
   test("unknown model → 404 model_not_found through the SDK", async () => {
@@ -229,7 +229,7 @@ describe("Gemini :embedContent and :batchEmbedContents", () => {
     expect(result.embeddings![0]!.values).toEqual(vectorOf("hello", 4));
     expect(geminiUp.seen[0]!.json).toMatchObject({ requests: [{ content: { parts: [{ text: "hello" }] }, outputDimensionality: 4 }] });
     const id = lastRequest();
-    expect(types(id)).toEqual(["request.received", "attempt.started", "attempt.succeeded", "request.completed"]);
+    expect(types(id)).toEqual(["request.received", "route.decided", "attempt.started", "attempt.succeeded", "request.completed"]);
     expect(events(id)[0]!.data).toMatchObject({ dialect: "gemini-embeddings", endpoint: "/v1beta/models/{model}:batchEmbedContents", model: "gemini-embedding-001" });
   });
 

@@ -40,9 +40,9 @@ describe("openai SDK through Sluice", () => {
     expect(response.headers.get("x-sluice-attempts")).toBe("1");
 
     const timeline = events(id);
-    expect(timeline.map((e) => e.type)).toEqual(["request.received", "attempt.started", "attempt.succeeded", "request.completed"]);
-    expect(timeline[3]!.data).toMatchObject({ status: 200, stream: false, attempts: 1, usage: { input_tokens: 11, output_tokens: 7 } });
-    expect((timeline[3]!.data as { total_ms: number }).total_ms).toBeGreaterThan(0);
+    expect(timeline.map((e) => e.type)).toEqual(["request.received", "route.decided", "attempt.started", "attempt.succeeded", "request.completed"]);
+    expect(timeline[4]!.data).toMatchObject({ status: 200, stream: false, attempts: 1, usage: { input_tokens: 11, output_tokens: 7 } });
+    expect((timeline[4]!.data as { total_ms: number }).total_ms).toBeGreaterThan(0);
   });
 
   test("the upstream gets the provider's key, never the caller's, and the client's bytes but the model", async () => {

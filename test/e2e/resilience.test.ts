@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "vitest";
 import { startFakeUpstream, streamText, type FakeUpstream } from "../support/fake-upstream.ts";
 import { startGateway, type TestGateway } from "../support/gateway.ts";
 
@@ -31,9 +31,15 @@ async function hang(request: Request, ms: number): Promise<Response> {
   return Response.json({ error: { message: "too late" } }, { status: 500 });
 }
 
-beforeAll(async () => {
+beforeAll(() => {
   primary = startFakeUpstream();
   backup = startFakeUpstream();
+});
+
+// A gateway per test: upstream health (cooldowns, ejections) must not carry from one story to the next.
+beforeEach(async () => {
+  primary.reset();
+  backup.reset();
   gateway = await startGateway(`
 providers:
   - id: primary
@@ -50,15 +56,13 @@ routes:
 `);
 });
 
-afterAll(async () => {
+afterEach(async () => {
   await gateway.close();
-  await primary.stop();
-  await backup.stop();
 });
 
-beforeEach(() => {
-  primary.reset();
-  backup.reset();
+afterAll(async () => {
+  await primary.stop();
+  await backup.stop();
 });
 
 const post = (body: Record<string, unknown>, signal?: AbortSignal) => fetch(`${gateway.url}/v1/chat/completions`, {
@@ -113,9 +117,9 @@ describe("fallback", () => {
     expect(response.headers.get("x-sluice-attempts")).toBe("2");
     expect(response.headers.get("x-sluice-provider")).toBe("backup");
     const events = timeline(response.headers.get("x-sluice-request-id")!);
-    expect(events.map((e) => e.type)).toEqual(["request.received", "attempt.started", "attempt.failed", "attempt.started", "attempt.succeeded", "request.completed"]);
-    expect(events[2]!.data).toMatchObject({ provider: "primary", status: 500, reason: "upstream_error", fallback: true });
-    expect(events[5]!.data).toMatchObject({ attempts: 2, provider: "backup" });
+    expect(events.map((e) => e.type)).toEqual(["request.received", "route.decided", "attempt.started", "attempt.failed", "attempt.started", "attempt.succeeded", "request.completed"]);
+    expect(events[3]!.data).toMatchObject({ provider: "primary", status: 500, reason: "upstream_error", fallback: true });
+    expect(events[6]!.data).toMatchObject({ attempts: 2, provider: "backup" });
   });
 
   test("a 400 from the upstream is the caller's problem: answered at once, no fallback", async () => {
@@ -151,7 +155,7 @@ describe("timeouts", () => {
     expect(response.status).toBe(200);
     expect(performance.now() - started).toBeLessThan(3000);
     const events = timeline(response.headers.get("x-sluice-request-id")!);
-    expect(events[2]!.data).toMatchObject({ reason: "timeout:first_byte", status: 0, fallback: true });
+    expect(events[3]!.data).toMatchObject({ reason: "timeout:first_byte", status: 0, fallback: true });
     expect(await waitFor(() => primary.seen[0]!.abortedAt !== undefined)).toBe(true);
   });
 

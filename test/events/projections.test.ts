@@ -1,6 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { AttemptFailed, AttemptSucceeded, RequestCancelled, RequestCompleted, RequestFailed, RequestReceived } from "../../events/catalog/request.ts";
-import { health } from "../../events/projections/health.ts";
+import { RequestCancelled, RequestCompleted, RequestFailed, RequestReceived } from "../../events/catalog/request.ts";
 import { usage } from "../../events/projections/usage.ts";
 import { event, given } from "../support/given.ts";
 
@@ -28,24 +27,3 @@ describe("usage projection", () => {
   });
 });
 
-describe("health projection", () => {
-  test("tracks last success and failure per provider, and failures in a row", () => {
-    const failed = (at: number, reason: string) => event(AttemptFailed, { request: "r", attempt: 1, target: "anthropic/claude", provider: "anthropic", status: 529, reason, message: "x", ms: 800, fallback: true }, at);
-    given([
-      failed(T, "overloaded"),
-      failed(T + 1000, "overloaded"),
-      event(AttemptSucceeded, { request: "r", attempt: 2, target: "openai/gpt", provider: "openai", status: 200, ttfb_ms: 120 }, T + 1500),
-      failed(T + 2000, "upstream_timeout"),
-    ]).when(health).then((state) => {
-      expect(state.anthropic).toEqual({ consecutiveFailures: 3, successes: 0, failures: 3, lastFailureAt: T + 2000, lastFailureReason: "upstream_timeout", lastFailureStatus: 529 });
-      expect(state.openai).toEqual({ consecutiveFailures: 0, successes: 1, failures: 0, lastSuccessAt: T + 1500, lastTtfbMs: 120 });
-    });
-  });
-
-  test("a success resets the failures in a row", () => {
-    given([
-      event(AttemptFailed, { request: "r", attempt: 1, target: "a/m", provider: "a", status: 500, reason: "upstream_error", message: "x", ms: 1, fallback: false }, T),
-      event(AttemptSucceeded, { request: "r", attempt: 1, target: "a/m", provider: "a", status: 200, ttfb_ms: 5 }, T + 1),
-    ]).when(health).then((state) => expect(state.a!.consecutiveFailures).toBe(0));
-  });
-});
