@@ -7,6 +7,12 @@ const Ms = (defaultMs?: number) => Type.Integer({ minimum: 1, maximum: 86_400_00
 
 /** Upstream time limits. Defaults from RELIABILITY.md §3.8. */
 const timeouts = (defaults: boolean) => Type.Object({
+  /**
+   * Connecting to the upstream. Fetch does not report its connect step, so when no answer has come
+   * by then, Sluice checks the upstream is reachable (a TCP connect, at most 1 s) and gives up on
+   * this attempt if it is not: a host that is down costs seconds, not the first-byte limit.
+   */
+  connect_ms: Ms(defaults ? 5_000 : undefined),
   /** Until the upstream's response headers arrive (connect included). */
   first_byte_ms: Ms(defaults ? 60_000 : undefined),
   /** Longest silence between two chunks of a streamed response. */

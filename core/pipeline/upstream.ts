@@ -7,7 +7,34 @@ import type { Timeouts } from "../../schemas/config.ts";
 // attempt, a time-to-first-byte limit, and an idle limit between stream chunks. Every limit
 // aborts the same controller, so the upstream socket closes at once whichever fires.
 
-type AbortCause = "client" | "timeout:first_byte" | "timeout:idle" | "timeout:total";
+type AbortCause = "client" | "timeout:connect" | "timeout:first_byte" | "timeout:idle" | "timeout:total";
+
+/** How long the reachability check of a silent upstream may take. */
+const PROBE_MS = 1000;
+
+/** Whether a TCP connection to the URL's host and port opens within `ms`. */
+export function reachable(url: string, ms: number): Promise<boolean> {
+  const { hostname, port, protocol } = new URL(url);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      resolve(ok);
+    };
+    Bun.connect({
+      hostname: hostname.replace(/^\[|\]$/g, ""),
+      port: Number(port) || (protocol === "https:" ? 443 : 80),
+      socket: {
+        open(socket) {
+          socket.end();
+          done(true);
+        },
+        connectError: () => done(false),
+        data() {},
+      },
+    }).catch(() => done(false));
+  });
+}
 
 export class AttemptSignal {
   readonly controller = new AbortController();
@@ -16,7 +43,7 @@ export class AttemptSignal {
   private readonly totalTimer: Timer;
   private readonly onClientAbort = () => this.abort("client");
 
-  constructor(private readonly client: AbortSignal, deadlineAt: number, private readonly limits: Timeouts) {
+  constructor(private readonly client: AbortSignal, deadlineAt: number, readonly limits: Timeouts) {
     if (client.aborted) this.abort("client");
     else client.addEventListener("abort", this.onClientAbort, { once: true });
     this.totalTimer = setTimeout(() => this.abort("timeout:total"), Math.max(0, deadlineAt - Date.now()));
@@ -61,6 +88,8 @@ export class AttemptSignal {
     switch (this.cause) {
       case "client":
         return gatewayError("cancelled", "the client closed the connection");
+      case "timeout:connect":
+        return gatewayError("upstream_timeout", `could not connect to upstream within ${this.limits.connect_ms} ms`, { code: "timeout:connect" });
       case "timeout:first_byte":
         return gatewayError("upstream_timeout", `no response from upstream within ${this.limits.first_byte_ms} ms`, { code: "timeout:first_byte" });
       case "timeout:idle":
@@ -86,6 +115,13 @@ export async function fetchUpstream(
   secrets: readonly string[],
 ): Promise<UpstreamResult> {
   signal.arm("first_byte");
+  // No answer by connect_ms: make sure the upstream can be reached at all, or give up on it now.
+  let answered = false;
+  const connectCheck = setTimeout(() => {
+    void reachable(url, Math.min(PROBE_MS, signal.limits.connect_ms)).then((ok) => {
+      if (!ok && !answered) signal.abort("timeout:connect");
+    });
+  }, signal.limits.connect_ms);
   let response: globalThis.Response;
   try {
     response = await fetch(url, {
@@ -99,6 +135,8 @@ export async function fetchUpstream(
       timeout: false,
     } as RequestInit);
   } catch (error) {
+    answered = true;
+    clearTimeout(connectCheck);
     signal.disarm();
     if (signal.aborted) return { ok: false, error: signal.error(), status: 0 };
     const reason = scrub((error as Error).message || String(error), secrets);
@@ -107,6 +145,8 @@ export async function fetchUpstream(
     const notSent = code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "ConnectionRefused";
     return { ok: false, error: gatewayError("upstream_unreachable", `upstream unreachable: ${reason}`, notSent ? { code: "connect" } : {}), status: 0 };
   }
+  answered = true;
+  clearTimeout(connectCheck);
   signal.disarm();
   if (response.status >= 200 && response.status < 300) return { ok: true, response };
   const body = await readCapped(response, ERROR_BODY_MAX).catch(() => "");

@@ -64,7 +64,7 @@ function upstreamFault(reason: string): boolean {
 
 /** Failures that are the whole provider's, not one model's. */
 function providerFault(reason: string): boolean {
-  return reason === "upstream_unreachable" || reason === "upstream_auth" || reason === "timeout:first_byte";
+  return reason === "upstream_unreachable" || reason === "upstream_auth" || reason === "timeout:connect" || reason === "timeout:first_byte";
 }
 
 /** A deterministic jitter factor in [0.8, 1.2) from the event's id. */

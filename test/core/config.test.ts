@@ -28,7 +28,7 @@ routes:
     if (!result.ok) return;
     expect(result.config.server).toEqual({ host: "127.0.0.1", port: 9000, max_body_bytes: 32 * 1024 * 1024, idle_timeout_s: 10 });
     expect(result.config.providers[0]).toMatchObject({ base_url: "http://127.0.0.1:8080/v1", api_key: "sk-from-env", headers: {}, stream_usage: true });
-    expect(result.config.timeouts).toEqual({ first_byte_ms: 60_000, idle_ms: 120_000, total_ms: 600_000 });
+    expect(result.config.timeouts).toEqual({ connect_ms: 5_000, first_byte_ms: 60_000, idle_ms: 120_000, total_ms: 600_000 });
     expect(result.config.data_dir).toBe("./.sluice");
     expect(result.digest).toMatch(/^[0-9a-f]{64}$/);
   });

@@ -212,3 +212,61 @@ routes:
     expect(Date.now() - started).toBeLessThan(3000);
   });
 });
+
+describe("connect timeout", () => {
+  // Needs python3 to hold a full accept queue; skipped (not failed) on a machine without it.
+  test.skipIf(!Bun.which("python3"))("an upstream that cannot be connected to is given up after connect_ms (plus a short check), and the next target answers", async () => {
+    // A listening socket whose accept queue is full: the kernel drops new SYNs, so a connect hangs,
+    // like a host that is down. (python3 sets the backlog, which Bun's listeners do not expose.)
+    const holder = Bun.spawn(["python3", "-c", [
+      "import socket, time",
+      "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(0)",
+      "port = s.getsockname()[1]",
+      "fill = []",
+      "for i in range(3):",
+      "    c = socket.socket(); c.setblocking(False)",
+      "    try: c.connect(('127.0.0.1', port))",
+      "    except BlockingIOError: pass",
+      "    fill.append(c)",
+      "print(port, flush=True)",
+      "time.sleep(20)",
+    ].join("\n")], { stdout: "pipe", stderr: "ignore" });
+    open.push({ stop: async () => { holder.kill(); await holder.exited; } });
+    const reader = holder.stdout.getReader();
+    const { value } = await reader.read();
+    reader.releaseLock();
+    const port = Number(new TextDecoder().decode(value).trim());
+    expect(port).toBeGreaterThan(0);
+
+    const b = upstream();
+    const g = await gateway(`
+timeouts: { connect_ms: 300, first_byte_ms: 20000 }
+providers:
+  - { id: down, kind: openai, base_url: "http://127.0.0.1:${port}/v1", models: [m] }
+  - { id: b, kind: openai, base_url: "${b.url}", models: [m] }
+`);
+    const started = Date.now();
+    const response = await chat(g, { model: "m" });
+    const took = Date.now() - started;
+    expect(response.status).toBe(200);
+    expect(response.headers.get("x-sluice-provider")).toBe("b");
+    expect(took).toBeLessThan(5000); // not the 20 s first-byte limit
+    const failed = g.gw.log.forRequest(response.headers.get("x-sluice-request-id")!).find((e) => e.type === "attempt.failed")!.data;
+    expect(failed).toMatchObject({ target: "down/m", reason: "timeout:connect", fallback: true });
+  });
+
+  test("a reachable upstream that is merely slow is not cut at connect_ms", async () => {
+    const slow = upstream(async () => {
+      await Bun.sleep(600);
+      return Response.json({ id: "x", object: "chat.completion", created: 1, model: "m", choices: [{ index: 0, message: { role: "assistant", content: "slow but fine" }, finish_reason: "stop" }] });
+    });
+    const g = await gateway(`
+timeouts: { connect_ms: 100 }
+providers:
+  - { id: a, kind: openai, base_url: "${slow.url}", models: [m] }
+`);
+    const response = await chat(g, { model: "m" });
+    expect(response.status).toBe(200);
+    expect(await response.text()).toContain("slow but fine");
+  });
+});
