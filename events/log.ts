@@ -1,13 +1,16 @@
 import { Database } from "bun:sqlite";
-import { and, asc, eq, gt, lte, sql } from "drizzle-orm";
+import { and, asc, eq, gt, lte } from "drizzle-orm";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import { catalog } from "./catalog/index.ts";
 import { startCheckpointer, type Checkpointer } from "./checkpointer.ts";
 import type { EventData, EventDefinition, EventRecord } from "./define.ts";
 
-// The append-only event log: the source of truth. One writer per data dir; `seq` is
-// assigned inside the committing transaction, so readers never see N+1 before N.
+// The append-only event log: the source of truth. One server writes it; a command run beside
+// the server (`sluice keys create`) may append too: `seq` is assigned inside the committing
+// (immediate) transaction from the log itself, so seq stays gap-free and readers never see N+1
+// before N, and the server delivers events another process wrote to its listeners (projections)
+// in seq order, at its next commit or within POLL_MS.
 
 export const events = sqliteTable("events", {
   seq: integer("seq").primaryKey(),
@@ -59,11 +62,16 @@ const WAL_LIMIT_BYTES = 64 * 1024 * 1024;
 const INLINE_CHECKPOINT_PAGES = 1000;
 /** The longest an event waits for a commit when nobody is waiting for it. */
 const LAZY_MS = 5;
+/** How often a writer looks for events another process appended. */
+const POLL_MS = 500;
 
 export class EventLog {
   readonly db: BunSQLiteDatabase;
   private readonly sqlite: Database;
-  private readonly writeBatch: (items: Pending[], first: number) => void;
+  /** Writes the items in one transaction; returns the seq given to the first. */
+  private readonly writeBatch: (items: Pending[]) => number;
+  private readonly maxSeq: () => number;
+  private pollTimer: Timer | undefined;
   private seq: number;
   private lastAt = 0;
   private batch: Batch | undefined;
@@ -77,8 +85,9 @@ export class EventLog {
   private constructor(sqlite: Database, readonly path: string, readonly durability: Durability, readonly: boolean) {
     this.sqlite = sqlite;
     this.db = drizzle({ client: sqlite });
-    const last = this.db.select({ seq: sql<number>`coalesce(max(${events.seq}), 0)` }).from(events).get();
-    this.seq = last?.seq ?? 0;
+    const max = sqlite.prepare("SELECT coalesce(max(seq), 0) AS seq FROM events");
+    this.maxSeq = () => (max.get() as { seq: number }).seq;
+    this.seq = this.maxSeq();
     // The hot path: one prepared statement on the same connection drizzle reads through, and
     // one transaction per group commit. (Measured: drizzle's placeholder mapping doubled the
     // cost of an append.) Readonly logs never write.
@@ -93,10 +102,15 @@ export class EventLog {
       if (!this.closed) sqlite.run(`PRAGMA wal_autocheckpoint = ${INLINE_CHECKPOINT_PAGES}`);
     });
     const insert = sqlite.prepare("INSERT INTO events (seq, id, type, at, request, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-    this.writeBatch = sqlite.transaction((items: Pending[], first: number) => {
+    const write = sqlite.transaction((items: Pending[]) => {
+      const first = this.maxSeq() + 1;
       let seq = first;
       for (const item of items) insert.run(seq++, item.id, item.definition.type, item.at, item.request, item.json);
+      return first;
     });
+    this.writeBatch = (items) => write.immediate(items);
+    this.pollTimer = setInterval(() => this.poll(), POLL_MS);
+    this.pollTimer.unref?.();
   }
 
   static open(path: string, options: EventLogOptions = {}): EventLog {
@@ -194,27 +208,50 @@ export class EventLog {
     const batch = this.batch;
     if (!batch || batch.items.length === 0) return;
     this.batch = undefined;
-    const first = this.seq + 1;
+    let first: number;
     try {
-      this.writeBatch(batch.items, first);
+      first = this.writeBatch(batch.items);
     } catch (error) {
       batch.reject(new EventLogError(`event log commit failed: ${(error as Error).message}`));
       return;
     }
+    // Another process appended since our last commit: its events come first, in order.
+    if (first > this.seq + 1) this.deliverForeign(first - 1);
     this.seq = first + batch.items.length - 1;
     batch.resolve();
     if (this.listeners.size === 0) return;
     let seq = first;
-    for (const item of batch.items) {
-      const record: EventRecord = { seq: seq++, id: item.id, type: item.definition.type, at: item.at, data: item.data };
-      for (const listener of this.listeners) {
-        try {
-          listener(record);
-        } catch {
-          // a listener's failure must not undo or block a commit; listeners report their own errors
-        }
+    for (const item of batch.items) this.notify({ seq: seq++, id: item.id, type: item.definition.type, at: item.at, data: item.data });
+  }
+
+  private notify(record: EventRecord): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(record);
+      } catch {
+        // a listener's failure must not undo or block a commit; listeners report their own errors
       }
     }
+  }
+
+  /** Deliver events another process committed, up to `upTo`, and move our seq past them. */
+  private deliverForeign(upTo: number): void {
+    while (this.seq < upTo) {
+      const page = this.read(this.seq, 1000, upTo);
+      if (page.length === 0) break;
+      for (const record of page) {
+        this.seq = record.seq;
+        this.lastAt = Math.max(this.lastAt, record.at);
+        this.notify(record);
+      }
+    }
+  }
+
+  /** Pick up events another process appended while this one had nothing to commit. */
+  poll(): void {
+    if (this.closed || this.batch) return;
+    const max = this.maxSeq();
+    if (max > this.seq) this.deliverForeign(max);
   }
 
   /** Called with every record after it commits, in seq order. */
@@ -280,6 +317,7 @@ export class EventLog {
     if (this.closed) return;
     this.flush();
     this.closed = true;
+    clearInterval(this.pollTimer);
     this.checkpointer?.stop();
     this.sqlite.close();
   }

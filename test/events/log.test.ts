@@ -97,3 +97,34 @@ describe("WAL checkpoints", () => {
     expect(log.read(0, 10_000).length).toBe(4000);
   });
 });
+
+describe("two writers on one log (a command run beside the server)", () => {
+  test("seq stays gap-free and unique, and each writer's listeners see the other's events, in seq order", async () => {
+    const path = join(tempDir(), "events.db");
+    const server = openLog(path);
+    const command = openLog(path);
+    const seen: number[] = [];
+    server.subscribe((record) => seen.push(record.seq));
+    await server.commit(RequestReceived, received("s1"));
+    await command.commit(RequestReceived, received("c1"));
+    await command.commit(RequestReceived, received("c2"));
+    // The server's next commit delivers the command's events first.
+    await server.commit(RequestReceived, received("s2"));
+    expect(seen).toEqual([1, 2, 3, 4]);
+    expect(server.read(0, 10).map((e) => (e.data as { request: string }).request)).toEqual(["s1", "c1", "c2", "s2"]);
+    // With nothing to commit, a poll picks foreign events up.
+    await command.commit(RequestReceived, received("c3"));
+    server.poll();
+    expect(seen).toEqual([1, 2, 3, 4, 5]);
+    expect(server.lastSeq).toBe(5);
+  });
+
+  test("interleaved concurrent commits from both never collide", async () => {
+    const path = join(tempDir(), "events.db");
+    const a = openLog(path);
+    const b = openLog(path);
+    await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 ? a : b).commit(RequestReceived, received(`r${i}`))));
+    const seqs = a.read(0, 1000).map((e) => e.seq);
+    expect(seqs).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+  });
+});
