@@ -1,21 +1,46 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { EventLog } from "../../events/log.ts";
 import type { EventRecord } from "../../events/define.ts";
-import { rebuild, type ProjectionStates } from "../../events/projections/index.ts";
+import { health as healthProjection, rebuild, type HealthState, type ProjectionStates } from "../../events/projections/index.ts";
+import type { Config } from "../../schemas/config.ts";
 import { StartError } from "../boot.ts";
+import { loadConfigFile, parseConfig } from "../config/load.ts";
 import { parseFlags } from "./args.ts";
+import { explain, formatTrail, isHealthNote, type ExplainContext } from "./replay-explain.ts";
+import { formatRequestWhatIf, formatWhatIf, whatIf } from "./replay-whatif.ts";
 
-export const REPLAY_HELP = `Usage: sluice replay [--data DIR | --log FILE] [--request ID] [--json]
+export const REPLAY_HELP = `Usage: sluice replay [--data DIR | --log FILE] [--request ID] [--config FILE] [--json]
 
-Rebuild every projection from event 1 and print a summary, or print one request's timeline.
-Safe to run beside a live server.
+Rebuild every projection from event 1 and print a summary, explain one request's routing, or
+re-route the recorded requests under another config. Safe to run beside a live server.
 
   --data DIR     data directory holding events.db (default ./.sluice)
   --log FILE     an event log file (instead of --data)
-  --request ID   print the event timeline of one request (its x-sluice-request-id)
-  --json         print JSON instead of text
-  -h, --help     show this help`;
+  --request ID   explain one request (its x-sluice-request-id): its decision trail in plain
+                 words (on stderr), then its event timeline (on stdout)
+  --config FILE  what-if: decide every recorded request again under this config, over the
+                 health recorded at that moment, and report what would change; with
+                 --request, that one request under both configs, side by side
+  --json         print JSON instead of text ({ request, trail, events } with --request)
+  -h, --help     show this help
+
+What-if (--config): the file is loaded and validated like sluice serve's; a \${VAR} that is
+not set reads as empty (secrets are not needed to re-route). Estimates, from what was recorded:
+  - a target would answer a request if it answered in that very request, would fail if it
+    failed in it; one not tried would answer if, at the moment of the decision, neither it nor
+    its provider had failures in a row, or it answered another request within 60 s;
+  - moved: the new first target differs from the recorded first target;
+  - failure avoided: the request failed for an upstream reason and the new first target did
+    not fail in it and would answer;
+  - failure added: the request completed, but the new config has no target for it (unknown
+    model, every target skipped) or none of its targets would answer;
+  - cost: per completed request with usage, cost(new target) − cost(served target) for the
+    same tokens, both priced by the new config (model_info prices, else the bundled price
+    tables); the new target is the first of the new order that would answer (the new first
+    target unless it failed in that request); same target = 0; unknown prices are skipped
+    and counted;
+  - round-robin positions count the decisions of each route under the new config.`;
 
 const TERMINAL = new Set(["request.completed", "request.failed", "request.cancelled"]);
 
@@ -107,15 +132,71 @@ export function formatTimeline(events: EventRecord[]): string {
   }).join("\n");
 }
 
+/** Names of ${VAR} references (without a default) that are unset or empty in `env`. */
+function unsetRefs(text: string, env: Record<string, string | undefined>): Set<string> {
+  const names = new Set<string>();
+  for (const match of text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)) if (!env[match[1]!]) names.add(match[1]!);
+  return names;
+}
+
+/**
+ * The what-if config: the real loader and validation (one line naming file, line and key on
+ * error), except that a ${VAR} unset in the environment reads as empty: secrets are not needed
+ * to re-route, so ${VAR} is read as ${VAR:-} for replay only.
+ */
+export function loadWhatIfConfig(path: string, env: Record<string, string | undefined> = process.env): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    const failed = loadConfigFile(path, env); // the loader's own message for an unreadable file
+    throw new StartError(failed.ok ? `cannot read config ${path}` : failed.error);
+  }
+  const unset = unsetRefs(text, env);
+  const lenient = unset.size === 0 ? text : text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, name: string) => (unset.has(name) ? `\${${name}:-}` : whole));
+  const result = parseConfig(lenient, path, env);
+  if (!result.ok) throw new StartError(result.error);
+  return result.config;
+}
+
+/** What a trail needs from around a request: the health at its decision, and health notes while it ran. */
+export function requestContext(log: EventLog, events: EventRecord[]): ExplainContext {
+  const decided = events.find((e) => e.type === "route.decided");
+  const first = events[0]!;
+  const last = events[events.length - 1]!;
+  const targets = new Set<string>();
+  for (const e of events) {
+    const { target, provider } = e.data as { target?: string; provider?: string };
+    if (target) targets.add(target);
+    if (provider) targets.add(provider);
+  }
+  let health: HealthState = healthProjection.initial();
+  const notes: EventRecord[] = [];
+  // Notes are committed just after the attempt that caused them, possibly after the request's
+  // last event: look a little past it (bounded in time and in events).
+  const horizonAt = last.at + 250;
+  const horizonSeq = last.seq + 1000;
+  for (const event of log.all()) {
+    if (decided && event.seq < decided.seq) health = healthProjection.evolve(health, event);
+    if (event.seq >= first.seq && isHealthNote(event)) {
+      const within = event.seq <= last.seq || targets.has((event.data as { target: string }).target);
+      if (within) notes.push(event);
+    }
+    if (event.seq > last.seq && (event.at > horizonAt || event.seq > horizonSeq)) break;
+  }
+  return { ...(decided ? { healthAtDecision: health } : {}), notes };
+}
+
 export async function replayCommand(args: string[]): Promise<number> {
   const { values } = parseFlags(args, {
-    data: { type: "string" }, log: { type: "string" }, request: { type: "string" }, json: { type: "boolean" },
+    data: { type: "string" }, log: { type: "string" }, request: { type: "string" }, json: { type: "boolean" }, config: { type: "string" },
   }, "replay");
   if (values.help) {
     console.log(REPLAY_HELP);
     return 0;
   }
   if (values.data && values.log) throw new StartError("sluice replay: give --data or --log, not both");
+  const config = values.config !== undefined ? loadWhatIfConfig(values.config) : undefined;
   const path = values.log ?? join(values.data ?? "./.sluice", "events.db");
   if (!existsSync(path)) throw new StartError(`sluice replay: no event log at ${path}`);
   let log: EventLog;
@@ -128,7 +209,26 @@ export async function replayCommand(args: string[]): Promise<number> {
     if (values.request) {
       const events = log.forRequest(values.request);
       if (events.length === 0) throw new StartError(`sluice replay: no events for request ${values.request}`);
-      console.log(values.json ? JSON.stringify(events, null, 2) : formatTimeline(events));
+      const trail = explain(events, requestContext(log, events));
+      if (config) {
+        const detail = whatIf(log.all(), config, { details: values.request }).details?.[0];
+        if (values.json) console.log(JSON.stringify({ request: values.request, trail: trail.steps, events, whatIf: detail ?? null }, null, 2));
+        else {
+          const other = detail ? formatRequestWhatIf(detail, values.config!) : "what-if: this request was refused before any routing decision, so there is nothing to decide again";
+          console.log(`${formatTrail(trail)}\n\n${other}`);
+        }
+        return 0;
+      }
+      if (values.json) console.log(JSON.stringify({ request: values.request, trail: trail.steps, events }, null, 2));
+      else {
+        // The decision trail in plain words first, then the raw timeline.
+        console.log(`${formatTrail(trail)}\n\n${formatTimeline(events)}`);
+      }
+      return 0;
+    }
+    if (config) {
+      const report = whatIf(log.all(), config);
+      console.log(values.json ? JSON.stringify({ config: values.config, log: path, ...report }, null, 2) : formatWhatIf(report, { config: values.config!, log: path }));
       return 0;
     }
     const summary = summarize(log);

@@ -93,7 +93,10 @@ describe("sluice CLI", () => {
 
       const timeline = await sluice(["replay", "--data", dataDir, "--request", id]);
       expect(timeline.code).toBe(0);
-      const lines = timeline.stdout.trimEnd().split("\n");
+      // The decision trail in plain words, a blank line, then the raw timeline.
+      const [trail, raw] = timeline.stdout.trimEnd().split("\n\n");
+      expect(trail).toContain(`request ${id} asked for`);
+      const lines = raw!.split("\n");
       expect(lines.map((l) => l.split(/\s+/)[3])).toEqual(["request.received", "route.decided", "attempt.started", "attempt.succeeded", "request.completed"]);
       expect(timeline.stdout).toContain("usage=");
 
