@@ -4,6 +4,8 @@ import type { Logger } from "pino";
 import { ConfigApplied } from "../events/catalog/config.ts";
 import { EventLog } from "../events/log.ts";
 import { watchHealth } from "./routing/health-watch.ts";
+import { Limiter } from "./keys/limits.ts";
+import { checkVaultRefs, keySourceFromEnv, Vault, VaultError, vaultSecrets } from "./vault/index.ts";
 import { LiveProjections } from "../events/projections/index.ts";
 import type { Config } from "../schemas/config.ts";
 import { checkKinds } from "./config/load.ts";
@@ -30,6 +32,8 @@ export interface BootOptions {
   logger: Logger;
   /** Watch the plugins directory for changes (off in one-shot commands). */
   watchPlugins?: boolean;
+  /** Where the vault key comes from (SLUICE_VAULT_KEY, _KEY_FILE or _PASSPHRASE); process.env by default. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Create the data dir (0700) with its log (0600); one clear error if it cannot be used. */
@@ -66,6 +70,21 @@ export async function boot(options: BootOptions): Promise<Gateway> {
     log.close();
     throw new StartError(`${options.source}: ${badKind}`);
   }
+  let vault: Vault;
+  try {
+    vault = Vault.open(config.data_dir, keySourceFromEnv(options.env ?? process.env));
+  } catch (error) {
+    plugins.close();
+    log.close();
+    if (error instanceof VaultError) throw new StartError(error.message);
+    throw error;
+  }
+  const badRef = checkVaultRefs(config, vault);
+  if (badRef) {
+    plugins.close();
+    log.close();
+    throw new StartError(`${options.source}: ${badRef}`);
+  }
   const gw: Gateway = {
     config,
     log,
@@ -75,9 +94,12 @@ export async function boot(options: BootOptions): Promise<Gateway> {
     codecs,
     accepting: true,
     inFlight: 0,
-    secrets: secretsOf(config),
+    secrets: [...secretsOf(config), ...vaultSecrets(config, vault)],
+    vault,
     routePositions: new Map(),
     retriesInFlight: 0,
+    peers: new WeakMap(),
+    limiter: new Limiter(),
   };
   watchHealth(gw);
   await log.commit(ConfigApplied, {

@@ -1,3 +1,5 @@
+import type { Limiter } from "./keys/limits.ts";
+import type { Vault } from "./vault/index.ts";
 import type { Logger } from "pino";
 import type { EventLog } from "../events/log.ts";
 import type { LiveProjections } from "../events/projections/index.ts";
@@ -24,11 +26,18 @@ export interface Gateway {
   readonly routePositions: Map<string, number>;
   /** Attempts beyond a request's first fallback now running (the retry budget, RELIABILITY §3.8). */
   retriesInFlight: number;
+  /** Provider secrets encrypted at rest, referred to as `vault:NAME` in the config. */
+  readonly vault: Vault | undefined;
+  /** Per-key rate limits and budget reservations (in memory: they guard the next minute). */
+  readonly limiter: Limiter;
+  /** Each request's peer address, set as it arrives (for key and global IP allowlists). */
+  readonly peers: WeakMap<globalThis.Request, string>;
 }
 
 export function secretsOf(config: Config): string[] {
   const values = [config.admin_key, ...config.providers.flatMap((p) => [p.api_key, ...Object.values(p.headers)])];
-  return values.filter((v): v is string => typeof v === "string" && v.length >= 4);
+  // A `vault:NAME` reference is not a secret (its value is added by vaultSecrets).
+  return values.filter((v): v is string => typeof v === "string" && v.length >= 4 && !v.startsWith("vault:"));
 }
 
 /** Replace every known secret in `text`: upstream error bodies can echo a key back. */

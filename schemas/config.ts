@@ -138,6 +138,12 @@ export const ConfigSchema = Type.Object({
     backoff_ms: Type.Integer({ minimum: 1, maximum: 60_000, default: 250 }),
     max_wait_s: Type.Number({ minimum: 0, maximum: 60, default: 2 }),
   }, { additionalProperties: false, default: {} }),
+  /** Fail-fast limits (RELIABILITY §3.8): beyond them a request gets 503 (global) or 429 (per key) with Retry-After, never a queue. */
+  limits: Type.Object({
+    max_in_flight: Type.Integer({ minimum: 1, default: 500 }),
+    /** Requests in flight per caller key, unless the key sets its own `concurrency`. */
+    key_in_flight: Type.Integer({ minimum: 1, default: 50 }),
+  }, { additionalProperties: false, default: {} }),
   providers: Type.Array(ProviderSchema, { default: [] }),
   routes: Type.Array(RouteSchema, { default: [] }),
   /** Other names for models: alias → a route, "provider/model" or a bare model name. */

@@ -1,8 +1,11 @@
 import { StartError } from "../boot.ts";
 import type { Plugin } from "../plugins/hooks.ts";
 import { UsageError } from "./args.ts";
+import { backupCommand } from "./backup.ts";
+import { keysCommand } from "./keys.ts";
 import { replayCommand } from "./replay.ts";
 import { serveCommand } from "./serve.ts";
+import { vaultCommand } from "./vault.ts";
 import { VERSION } from "./version.ts";
 
 const HELP = `Sluice ${VERSION} — a self-hosted LLM API gateway
@@ -12,6 +15,9 @@ Usage: sluice <command> [flags]
 Commands:
   serve    start the gateway (default 127.0.0.1:2402)
   replay   rebuild state from an event log, or show one request's timeline
+  keys     create, list and revoke caller keys
+  backup   copy the event log (and vault) to a file while the server runs
+  vault    store provider API keys encrypted (set, list, rm)
 
 Run "sluice <command> --help" for a command's flags.`;
 
@@ -34,8 +40,14 @@ export async function main(argv: string[], builtins: Plugin[]): Promise<number> 
         return await serveCommand(rest, builtins);
       case "replay":
         return await replayCommand(rest);
+      case "keys":
+        return await keysCommand(rest, builtins);
+      case "backup":
+        return await backupCommand(rest);
+      case "vault":
+        return await vaultCommand(rest);
       default:
-        throw new UsageError(`sluice: unknown command "${command}" (commands: serve, replay; see sluice --help)`);
+        throw new UsageError(`sluice: unknown command "${command}" (commands: serve, replay, keys, backup, vault; see sluice --help)`);
     }
   } catch (error) {
     if (error instanceof UsageError || error instanceof StartError) {

@@ -13,7 +13,7 @@ import { costOf } from "../models/catalog.ts";
 import { decide } from "../routing/decide.ts";
 import { FALLBACK_RULES } from "../routing/fallback.ts";
 import { resolve } from "../routing/resolve.ts";
-import { clock } from "./replay-explain.ts";
+import { clock } from "../routing/explain.ts";
 
 // `sluice replay --config FILE`: what the recorded traffic would have done under another config.
 //

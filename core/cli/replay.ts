@@ -7,7 +7,7 @@ import type { Config } from "../../schemas/config.ts";
 import { StartError } from "../boot.ts";
 import { loadConfigFile, parseConfig } from "../config/load.ts";
 import { parseFlags } from "./args.ts";
-import { explain, formatTrail, isHealthNote, type ExplainContext } from "./replay-explain.ts";
+import { explain, formatTrail, isHealthNote, type ExplainContext } from "../routing/explain.ts";
 import { formatRequestWhatIf, formatWhatIf, whatIf } from "./replay-whatif.ts";
 
 export const REPLAY_HELP = `Usage: sluice replay [--data DIR | --log FILE] [--request ID] [--config FILE] [--json]

@@ -9,6 +9,7 @@ import { watchConfig } from "../config/watch.ts";
 import type { Gateway } from "../gateway.ts";
 import { createLogger } from "../log.ts";
 import type { Plugin } from "../plugins/hooks.ts";
+import { callersAuthenticated } from "../pipeline/plugins.ts";
 import { createApp } from "../server/app.ts";
 import { parseFlags, parsePort } from "./args.ts";
 import { VERSION } from "./version.ts";
@@ -88,11 +89,12 @@ export async function startServer(flags: ServeFlags, builtins: Plugin[], options
   const override = applyFlags(flags);
   const config = override(resolved.config);
   const { host, port } = config.server;
-  if (!isLoopback(host) && !config.auth.open) {
-    throw new StartError(`refusing to listen on ${host} without caller authentication; set auth: { open: true } in the config to allow anyone who can reach it`);
-  }
   const logger = options.logger ?? createLogger(config.log.level);
-  const gw = await boot({ config, source: resolved.source, digest: resolved.digest, builtins, logger });
+  const gw = await boot({ config, source: resolved.source, digest: resolved.digest, builtins, logger, ...(options.env ? { env: options.env } : {}) });
+  if (!isLoopback(host) && !config.auth.open && !callersAuthenticated(gw)) {
+    shutdown(gw);
+    throw new StartError(`refusing to listen on ${host} without caller authentication; create a key (sluice keys create) or set auth: { open: true } in the config to allow anyone who can reach it`);
+  }
   const app = createApp(gw);
   try {
     // Bun's own body cap is a backstop: the pipeline answers an oversized body with a 413 in the

@@ -3,6 +3,7 @@ import { basename, dirname, resolve } from "node:path";
 import { ConfigApplied, ConfigRejected } from "../../events/catalog/config.ts";
 import { scrub, secretsOf, type Gateway } from "../gateway.ts";
 import { checkKinds, loadConfigFile } from "./load.ts";
+import { checkVaultRefs, vaultSecrets } from "../vault/index.ts";
 
 // Hot reload: a valid edit of the config file is applied without a restart and recorded as
 // `config.applied`; an invalid one is rejected, logged and recorded as `config.rejected`, and
@@ -22,6 +23,8 @@ export function reloadConfig(gw: Gateway, path: string, overrides: (c: Gateway["
   if (!result.ok) return reject(result.error);
   const badKind = checkKinds(result.config, gw.plugins.kinds());
   if (badKind) return reject(`${path}: ${badKind}`);
+  const badRef = checkVaultRefs(result.config, gw.vault);
+  if (badRef) return reject(`${path}: ${badRef}`);
   const next = overrides(result.config);
   if (JSON.stringify(next) === JSON.stringify(gw.config)) return "unchanged";
   for (const key of RESTART_ONLY) {
@@ -31,7 +34,7 @@ export function reloadConfig(gw: Gateway, path: string, overrides: (c: Gateway["
     }
   }
   gw.config = next;
-  gw.secrets = secretsOf(next);
+  gw.secrets = [...secretsOf(next), ...vaultSecrets(next, gw.vault)];
   void gw.log.append(ConfigApplied, {
     source: path, digest: result.digest, reason: "reload",
     providers: next.providers.map((p) => p.id), routes: next.routes.map((r) => r.name),

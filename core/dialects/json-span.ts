@@ -1,8 +1,14 @@
 // Find a top-level key's value in JSON text without re-serialising, so the same-dialect path
 // can change the model name and leave every other byte as the client sent it.
 
-/** [start, end) of the value of top-level `key` in a JSON object's text, or undefined. */
+/**
+ * [start, end) of the value of top-level `key` in a JSON object's text, or undefined. When the key
+ * occurs more than once, the last one: JSON.parse (what the gateway decodes and routes on) keeps
+ * the last, and so do the upstreams; rewriting the first left the client's own model name in the
+ * body sent upstream (found by the T04 fuzzer, test/e2e/fuzz.test.ts).
+ */
 export function topLevelValueSpan(text: string, key: string): [number, number] | undefined {
+  let found: [number, number] | undefined;
   let depth = 0;
   let i = 0;
   const n = text.length;
@@ -18,7 +24,7 @@ export function topLevelValueSpan(text: string, key: string): [number, number] |
           const name = JSON.parse(text.slice(i, end)) as string;
           j++;
           while (j < n && isSpace(text.charCodeAt(j))) j++;
-          if (name === key) return [j, valueEnd(text, j)];
+          if (name === key) found = [j, valueEnd(text, j)];
           i = j;
           expectKey = false;
           continue;
@@ -37,7 +43,7 @@ export function topLevelValueSpan(text: string, key: string): [number, number] |
     }
     i++;
   }
-  return undefined;
+  return found;
 }
 
 function isSpace(c: number): boolean {

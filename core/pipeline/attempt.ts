@@ -7,6 +7,7 @@ import { errorText } from "../plugins/host.ts";
 import type { Target } from "../routing/resolve.ts";
 import type { Config, RouteConfig, Timeouts } from "../../schemas/config.ts";
 import { modelInfo } from "../models/catalog.ts";
+import { resolveProvider, VaultError } from "../vault/index.ts";
 import { signaturesFor } from "./signatures.ts";
 import { decodeSse } from "./stream.ts";
 import { AttemptSignal, fetchUpstream, readCapped } from "./upstream.ts";
@@ -33,6 +34,10 @@ export interface RequestContext {
   responseId?: string;
   /** Called with the answer's content before its terminal event commits (to store the turn). */
   answered?: (content: Part[]) => void;
+  /** Called once the terminal event is on record: gives back the caller key's admission. */
+  settle?: (outputTokens?: number) => void;
+  /** For a caller key with a budget: the error to end a stream with once the budget runs out. */
+  overBudget?: (outputChars: number) => GatewayError | undefined;
 }
 
 /** What a successful attempt hands to the response side. */
@@ -58,6 +63,19 @@ export function deadlineFor(config: Config, route: RouteConfig | undefined): num
   return Date.now() + (route?.timeouts?.total_ms ?? config.timeouts.total_ms);
 }
 
+/**
+ * The target with its provider's `vault:NAME` references decrypted: secrets exist in plain text
+ * only in this copy, for this call. A vault that fails (altered, key gone) fails the attempt.
+ */
+export function withSecrets(gw: Gateway, target: Target): Target | GatewayError {
+  try {
+    const provider = resolveProvider(target.provider, gw.vault);
+    return provider === target.provider ? target : { ...target, provider };
+  } catch (error) {
+    return gatewayError("upstream_error", error instanceof VaultError ? error.message : "the vault could not be read");
+  }
+}
+
 /** Whether the request goes upstream as the client's own bytes. */
 export function isPassthrough(ctx: RequestContext, executor: ExecutorPlugin): boolean {
   return !executor.execute && executor.dialect === ctx.codec.id && !ctx.modified;
@@ -79,7 +97,9 @@ export function forTarget(requestCtx: RequestContext, target: Target): { ctx: Re
   return { ctx: ir === requestCtx.ir ? requestCtx : { ...requestCtx, ir, modified: true }, adjustments };
 }
 
-export async function runAttempt(requestCtx: RequestContext, target: Target, executor: ExecutorPlugin): Promise<Outcome> {
+export async function runAttempt(requestCtx: RequestContext, configured: Target, executor: ExecutorPlugin): Promise<Outcome> {
+  const target = withSecrets(requestCtx.gw, configured);
+  if (isGatewayError(target)) return { ok: false, error: target, status: 0, adjustments: [] };
   const { ctx, adjustments } = forTarget(requestCtx, target);
   const signal = new AttemptSignal(ctx.signal, ctx.deadlineAt, timeoutsFor(ctx.gw.config, ctx.route, target));
   const ir: Request = { ...ctx.ir, model: target.model };

@@ -9,11 +9,13 @@ export async function readBody(http: globalThis.Request, max: number): Promise<s
   if (!http.body) return "";
   if (declared >= 0) {
     // The size is known and within the cap (Bun holds the body to it): the fast path.
+    let bytes: ArrayBuffer;
     try {
-      return await http.text();
+      bytes = await http.arrayBuffer();
     } catch {
       return gatewayError("invalid_request", "could not read the request body");
     }
+    return utf8(bytes);
   }
   const reader = http.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -32,7 +34,21 @@ export async function readBody(http: globalThis.Request, max: number): Promise<s
   } catch {
     return gatewayError("invalid_request", "could not read the request body");
   }
-  return new TextDecoder().decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+  return utf8(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+}
+
+/**
+ * The body's text, or a 400 when it is not UTF-8. JSON between systems must be UTF-8 (RFC 8259
+ * §8.1); a lossy decode (as Response.text() does) would turn invalid bytes into U+FFFD and send
+ * a body the client never wrote upstream (found by the T04 fuzzer, test/e2e/fuzz.test.ts).
+ * A leading BOM is dropped, as before.
+ */
+function utf8(bytes: ArrayBuffer | Uint8Array): string | GatewayError {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return gatewayError("invalid_request", "request body is not valid UTF-8");
+  }
 }
 
 /** JSON bodies nest at most this deep: decoders recurse, and nothing real nests further. */

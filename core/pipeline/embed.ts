@@ -9,7 +9,7 @@ import type { EmbeddingWire } from "./embed-wire.ts";
 import { admit, failEarly, tryTargets, withFrame } from "./frame.ts";
 import { logLine } from "./respond.ts";
 import { AttemptSignal } from "./upstream.ts";
-import { deadlineFor, timeoutsFor } from "./attempt.ts";
+import { deadlineFor, timeoutsFor, withSecrets } from "./attempt.ts";
 import type { Timeouts } from "../../schemas/config.ts";
 
 // The life of one embeddings request, as a generation request's (generate.ts) but with one
@@ -60,7 +60,9 @@ export function handleEmbeddings(
           };
         }
         const limits = timeoutsFor(gw.config, admitted.route, target);
-        const outcome = await attempt(gw, frame.id, http.signal, deadlineAt, limits, target, { ...cloaked, model: target.model }, executor);
+        const secret = withSecrets(gw, target);
+        if (isGatewayError(secret)) return { ok: false, error: secret, status: 0 };
+        const outcome = await attempt(gw, frame.id, http.signal, deadlineAt, limits, secret, { ...cloaked, model: target.model }, executor);
         return outcome.ok ? { ok: true, value: outcome.response, status: 200 } : outcome;
       },
       async answer(response, target, attempts) {

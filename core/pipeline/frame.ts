@@ -9,7 +9,10 @@ import type { ExecutorPlugin } from "../plugins/hooks.ts";
 import { decide, type RouteInput } from "../routing/decide.ts";
 import { resolve, type Target } from "../routing/resolve.ts";
 import type { RouteConfig } from "../../schemas/config.ts";
-import { modelInfo } from "../models/catalog.ts";
+import { modelInfo, type Price } from "../models/catalog.ts";
+import { keyAllows } from "../keys/keys.ts";
+import type { Admission } from "../keys/limits.ts";
+import { spentBy, type CallerKey } from "../../events/projections/keys.ts";
 import { ruleFor, safeToRetry } from "../routing/fallback.ts";
 import { readJson } from "./body.ts";
 import { authenticate } from "./plugins.ts";
@@ -31,6 +34,14 @@ export interface Frame {
   headers: Headers;
   /** ms since the request arrived */
   elapsed(): number;
+  /** The caller key's admission (rate limits, budget reservation), while it holds one. */
+  admission?: Admission;
+  /** The key's budget, for the mid-stream check (see overBudget). */
+  budget?: { key: CallerKey; inputTokens: number; price?: Price };
+  /** The answer streams on after the handler returned: the stream's end settles the admission. */
+  streaming?: boolean;
+  /** Give back the admission (once), adding the output tokens the answer used. */
+  settle(outputTokens?: number): void;
 }
 
 /** Run `handle` for one request, with its id, in-flight count, and a dialect 500 for a gateway bug. */
@@ -43,6 +54,9 @@ export async function withFrame(
     gw, id, codec, dialect, endpoint,
     headers: { "x-sluice-request-id": id, "x-sluice-attempts": "0" },
     elapsed: () => Math.round((performance.now() - started) * 1000) / 1000,
+    settle(outputTokens) {
+      frame.admission?.release(outputTokens);
+    },
   };
   gw.inFlight++;
   try {
@@ -51,10 +65,34 @@ export async function withFrame(
     // A bug, not a request's fault: answer in the dialect, keep the record whole, no stack to the client.
     gw.logger.error({ request: id, err: error instanceof Error ? error.message : String(error) }, "request failed inside the gateway");
     await gw.log.commit(RequestFailed, { request: id, status: 500, reason: "internal", message: "internal error", attempts: 0, total_ms: frame.elapsed() }).catch(() => {});
+    frame.streaming = false;
     return errorResponse(codec, gatewayError("internal", "internal error"), { "x-sluice-request-id": id });
   } finally {
     gw.inFlight--;
+    if (!frame.streaming) frame.settle();
   }
+}
+
+/**
+ * A streamed answer's running cost against its key's budget: the error to end the stream with
+ * once what the key spent, what its other requests reserved, and this answer so far (its
+ * output estimated at 4 characters a token) cross the budget.
+ */
+export function overBudget(frame: Frame, outputChars: number): GatewayError | undefined {
+  const budget = frame.budget;
+  if (!budget?.price || budget.key.budget_usd === undefined) return undefined;
+  const spent = spentBy(frame.gw.projections.get("keys"), budget.key.id, Date.now());
+  const cost = (budget.inputTokens * budget.price.input + (outputChars / 4) * budget.price.output) / 1e6;
+  if (spent + (frame.admission?.othersReserved() ?? 0) + cost <= budget.key.budget_usd) return undefined;
+  return gatewayError("rate_limited", `this key's budget of $${budget.key.budget_usd} per ${budget.key.budget_period ?? "total"} ran out during the answer`, { code: "insufficient_quota" });
+}
+
+/** What a request may cost at most on `target`: its input and its output limit at the target's price (0 when unknown). */
+function maxCost(target: Target, facts: RouteFacts): { usd: number; price?: Price } {
+  const info = modelInfo(target.provider, target.model);
+  if (!info.price) return { usd: 0 };
+  const output = facts.maxTokens ?? info.maxOutput ?? 4096;
+  return { usd: (facts.inputTokens * info.price.input + output * info.price.output) / 1e6, price: info.price };
 }
 
 /** Refuse a request that was never admitted: received and failed are recorded together. */
@@ -118,6 +156,10 @@ export async function admit<D extends { model: string; stream?: boolean }>(
   if (!gw.accepting) {
     return errorResponse(frame.codec, gatewayError("unavailable", "Sluice is shutting down or its event log is unavailable", { retryAfter: 1 }), frame.headers);
   }
+  // Fail fast under overload: no queue that grows without bound (RELIABILITY T10).
+  if (gw.inFlight > gw.config.limits.max_in_flight) {
+    return errorResponse(frame.codec, gatewayError("unavailable", `Sluice is at its limit of ${gw.config.limits.max_in_flight} requests in flight`, { retryAfter: 1 }), frame.headers);
+  }
   const read = await readJson(http, gw.config.server.max_body_bytes);
   if (isGatewayError(read)) return reject(frame, read, urlModel);
   options.bodyRead?.();
@@ -134,14 +176,32 @@ export async function admit<D extends { model: string; stream?: boolean }>(
 
   const auth = await authenticate(gw, http);
   if ("deny" in auth) return reject(frame, auth.deny, model, stream);
+  if (auth.key && !keyAllows(auth.key, model)) {
+    return reject(frame, gatewayError("permission", `this key may not use model "${model.slice(0, 200)}"`), model, stream);
+  }
 
+  const facts = options.facts(decoded);
   const resolution = resolve(gw.config, model);
+  const now = Date.now();
   const decided = decide(
     gw.config,
-    { id: frame.id, model, ...options.facts(decoded), position: resolution?.route ? nextPosition(gw, resolution.route.name) : 0 },
-    { health: gw.projections.get("health"), sticky: gw.projections.get("routing").sticky, now: Date.now() },
+    { id: frame.id, model, ...facts, position: resolution?.route ? nextPosition(gw, resolution.route.name) : 0 },
+    { health: gw.projections.get("health"), sticky: gw.projections.get("routing").sticky, now },
   );
   if (!decided.ok && !decided.decision) return reject(frame, decided.error, model, stream);
+
+  // The caller key's limits and budget: reserve before anything goes upstream.
+  let refused: GatewayError | undefined = decided.ok ? undefined : decided.error;
+  if (auth.key && decided.ok) {
+    const cost = maxCost(decided.targets[0]!, facts);
+    const spent = spentBy(gw.projections.get("keys"), auth.key.id, now);
+    const admission = gw.limiter.admit(auth.key, now, facts.inputTokens, cost.usd, spent, gw.config.limits.key_in_flight);
+    if (isGatewayError(admission)) refused = admission;
+    else {
+      frame.admission = admission;
+      if (auth.key.budget_usd !== undefined) frame.budget = { key: auth.key, inputTokens: facts.inputTokens, ...(cost.price ? { price: cost.price } : {}) };
+    }
+  }
 
   // The durability rule, part one: the request is on record before anything goes upstream.
   try {
@@ -150,10 +210,11 @@ export async function admit<D extends { model: string; stream?: boolean }>(
       candidates: decided.decision!.order, ...(auth.caller ? { caller: auth.caller } : {}),
     });
     const routed = { request: frame.id, ...decided.decision! };
-    if (!decided.ok) {
+    if (refused) {
       void gw.log.append(RouteDecided, routed);
-      // Every target was skipped (all cooling down, or the prompt too long for all): answered at once.
-      const { error } = decided;
+      // Every target was skipped (all cooling down, or the prompt too long for all), or the
+      // caller's key is over a limit: answered at once.
+      const error = refused;
       await gw.log.commit(RequestFailed, { request: frame.id, status: statusOf(error), reason: error.kind, message: error.message, attempts: 0, total_ms: frame.elapsed() });
       logLine(gw, { request: frame.id, model, status: statusOf(error), reason: error.kind, ms: frame.elapsed() });
       return errorResponse(frame.codec, error, frame.headers);
@@ -162,6 +223,7 @@ export async function admit<D extends { model: string; stream?: boolean }>(
   } catch {
     return errorResponse(frame.codec, gatewayError("unavailable", "the event log cannot be written", { retryAfter: 1 }), frame.headers);
   }
+  if (!decided.ok) return errorResponse(frame.codec, decided.error, frame.headers); // unreachable: refused above
   return { decoded, raw, model, targets: decided.targets, ...(decided.resolution.route ? { route: decided.resolution.route } : {}) };
 }
 

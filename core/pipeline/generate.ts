@@ -3,7 +3,7 @@ import type { Gateway } from "../gateway.ts";
 import { deadlineFor, forTarget, isPassthrough, runAttempt, type RequestContext, type Source } from "./attempt.ts";
 import { isGatewayError } from "../errors.ts";
 import { continueConversation, responseIdFor, storeTurn } from "./conversation.ts";
-import { admit, failEarly, tryTargets, withFrame } from "./frame.ts";
+import { admit, failEarly, overBudget, tryTargets, withFrame } from "./frame.ts";
 import { runRequestPlugins } from "./plugins.ts";
 import { respond } from "./respond.ts";
 import { quickEstimate } from "../tokens/count.ts";
@@ -57,6 +57,8 @@ export function handleGeneration(
     const ctx: RequestContext = {
       gw, id: frame.id, codec, ir: plugged.request, raw, modified: plugged.modified || decoded !== admitted.decoded, signal: http.signal,
       deadlineAt: deadlineFor(gw.config, admitted.route), ...(admitted.route ? { route: admitted.route } : {}), ...state,
+      settle: frame.settle,
+      ...(frame.budget ? { overBudget: (chars: number) => overBudget(frame, chars) } : {}),
     };
     return tryTargets<{ source: Source; signal: AttemptSignal }>(frame, {
       targets,
@@ -70,8 +72,11 @@ export function handleGeneration(
           ? { ok: true, value: { source: outcome.source, signal: outcome.signal }, status: outcome.status, adjustments: outcome.adjustments }
           : outcome;
       },
-      answer: (value, target, attempts) =>
-        respond(ctx, value.source, value.signal, { target, attempts }, frame.headers, frame.elapsed, publicModel),
+      answer: (value, target, attempts) => {
+        // A stream's end settles the caller's admission, after this handler has returned.
+        if (ctx.ir.stream) frame.streaming = true;
+        return respond(ctx, value.source, value.signal, { target, attempts }, frame.headers, frame.elapsed, publicModel);
+      },
     });
   });
 }

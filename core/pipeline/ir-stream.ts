@@ -44,6 +44,8 @@ export class ResponseCollector {
   finishReason: FinishReason | undefined;
   usage: Usage | undefined;
   error: GatewayError | undefined;
+  /** Characters the model has produced so far (text, reasoning, tool arguments). */
+  outputChars = 0;
 
   add(event: StreamEvent): void {
     const last = this.parts.at(-1);
@@ -54,10 +56,12 @@ export class ResponseCollector {
         this.created = event.created;
         break;
       case "text-delta":
+        this.outputChars += event.text.length;
         if (last?.type === "text") last.text += event.text;
         else this.parts.push({ type: "text", text: event.text });
         break;
       case "reasoning-delta":
+        this.outputChars += event.text.length;
         if (event.redacted !== undefined) {
           this.parts.push({ type: "reasoning", text: "", redacted: event.redacted });
           break;
@@ -75,6 +79,7 @@ export class ResponseCollector {
       }
       case "tool-call-delta": {
         const tool = this.tools.get(event.index);
+        this.outputChars += event.argumentsDelta.length;
         if (tool) tool.arguments += event.argumentsDelta;
         break;
       }

@@ -2,6 +2,8 @@ import { gatewayError, type GatewayError } from "../errors.ts";
 import type { Gateway } from "../gateway.ts";
 import type { Request } from "../ir.ts";
 import type { AuthInput, HookContext } from "../plugins/hooks.ts";
+import type { CallerKey } from "../../events/projections/keys.ts";
+import { checkKey, keysInUse } from "../keys/keys.ts";
 
 // The request-side plugin hooks, each isolated and recorded when it fails. A compressor that
 // throws is skipped for this request; an auth or cloak plugin that throws fails closed, since
@@ -20,10 +22,30 @@ export function credentialOf(http: globalThis.Request): string | undefined {
   return url.searchParams.get("key") ?? undefined;
 }
 
-export async function authenticate(gw: Gateway, http: globalThis.Request): Promise<{ caller?: string } | { deny: GatewayError }> {
+/** Whether callers must authenticate: caller keys exist, or an auth plugin is loaded. */
+export function callersAuthenticated(gw: Gateway): boolean {
+  return keysInUse(gw.projections.get("keys")) || gw.plugins.auth().length > 0;
+}
+
+/** One answer for every bad credential: it says nothing of which keys exist or why one failed. */
+const DENIED = gatewayError("authentication", "invalid or missing API key");
+
+/**
+ * Who is calling: a caller key (checked first), else the first auth plugin that decides. With
+ * neither keys nor plugins the gateway is open (loopback only; the server refuses to bind wider).
+ */
+export async function authenticate(gw: Gateway, http: globalThis.Request): Promise<{ caller?: string; key?: CallerKey } | { deny: GatewayError }> {
   const plugins = gw.plugins.auth();
-  if (plugins.length === 0) return {}; // open mode; the server refuses to bind beyond loopback without auth
-  const input: AuthInput = { credential: credentialOf(http), headers: Object.fromEntries(http.headers) };
+  const state = gw.projections.get("keys");
+  const withKeys = keysInUse(state);
+  if (!withKeys && plugins.length === 0) return {};
+  const credential = credentialOf(http);
+  const ip = gw.peers.get(http);
+  if (withKeys) {
+    const check = checkKey(state, credential, Date.now(), ip);
+    if (check.ok) return { caller: check.key.id, key: check.key };
+  }
+  const input: AuthInput = { ...(credential !== undefined ? { credential } : {}), headers: Object.fromEntries(http.headers), ...(ip !== undefined ? { ip } : {}) };
   for (const plugin of plugins) {
     try {
       const decision = await plugin.authenticate(input);
@@ -35,7 +57,7 @@ export async function authenticate(gw: Gateway, http: globalThis.Request): Promi
       return { deny: gatewayError("unavailable", "authentication is unavailable", { retryAfter: 1 }) };
     }
   }
-  return { deny: gatewayError("authentication", "invalid or missing API key") };
+  return { deny: DENIED };
 }
 
 /** Cloak, then compressors, in order. `modified` says whether anything changed the request. */

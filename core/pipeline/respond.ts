@@ -8,6 +8,7 @@ import type { RequestContext, Source } from "./attempt.ts";
 import { ResponseCollector, responseEvents } from "./ir-stream.ts";
 import { sampleEstimate } from "./estimate.ts";
 import { rememberSignatures } from "./signatures.ts";
+import { costOf } from "../models/catalog.ts";
 import { irSource, passthroughSource, pump, type StreamOutcome } from "./stream.ts";
 import type { AttemptSignal } from "./upstream.ts";
 
@@ -21,9 +22,11 @@ interface Served {
   attempts: number;
 }
 
-function usageData(usage: Usage | undefined) {
+function usageData(usage: Usage | undefined, target: Target) {
   if (!usage) return {};
+  const cost = costOf(target.provider, target.model, usage);
   return {
+    ...(cost !== undefined ? { cost_usd: cost } : {}),
     usage: {
       input_tokens: usage.inputTokens,
       output_tokens: usage.outputTokens,
@@ -56,8 +59,9 @@ export async function respond(
     const ms = elapsed();
     // The durability rule, part two: the terminal event commits before the answer is sent.
     await gw.log.commit(RequestCompleted, {
-      ...base, status: 200, stream: false, ttfb_ms: ms, total_ms: ms, finish_reason: response.finishReason, ...usageData(response.usage),
+      ...base, status: 200, stream: false, ttfb_ms: ms, total_ms: ms, finish_reason: response.finishReason, ...usageData(response.usage, target),
     }, { alone: gw.inFlight === 1 }).catch(() => {});
+    ctx.settle?.(response.usage?.outputTokens);
     logLine(gw, { request: id, model: publicModel, target: target.id, status: 200, attempts, ms, tokens: response.usage });
     sampleEstimate(ctx, target, response.usage);
     return new Response(text, { status: 200, headers: { ...headers, "content-type": "application/json" } });
@@ -88,34 +92,37 @@ export async function respond(
     : source.kind === "raw-sse" ? undefined
     : (async function* () { yield* responseEvents(source.response); })();
   const stream = source.kind === "raw-sse"
-    ? passthroughSource(source.body, source.codec, signal, source.injectedUsage)
+    ? passthroughSource(source.body, source.codec, signal, source.injectedUsage, ctx.overBudget !== undefined)
     : irSource(ctx.responseId ? renamed(events!, ctx.responseId) : events!, codec, { model: publicModel, includeUsage: ir.streamUsage === true }, signal);
+  const terminal = (outcome: StreamOutcome): Promise<void> => {
+    const total = elapsed();
+    const usage = usageData(outcome.tally.usage, target);
+    logLine(gw, { request: id, model: publicModel, target: target.id, status: outcome.kind === "completed" ? 200 : outcome.kind === "cancelled" ? 499 : statusOf(outcome.error), attempts, ms: total, stream: true, tokens: outcome.tally.usage });
+    switch (outcome.kind) {
+      case "completed": {
+        const answer = source.kind === "raw-sse" ? undefined : outcome.tally.response();
+        if (answer && !isGatewayError(answer)) settled(answer.content);
+        sampleEstimate(ctx, target, outcome.tally.usage);
+        return gw.log.commit(RequestCompleted, {
+          ...base, status: 200, stream: true, ttfb_ms: ttfb || total, total_ms: total,
+          ...(outcome.tally.finishReason ? { finish_reason: outcome.tally.finishReason } : {}), ...usage,
+        });
+      }
+      case "failed":
+        return gw.log.commit(RequestFailed, {
+          ...base, status: statusOf(outcome.error), reason: outcome.error.kind, message: outcome.error.message, total_ms: total, ...usage,
+        });
+      case "cancelled":
+        return gw.log.commit(RequestCancelled, { ...base, status: 499, total_ms: total, streamed_chars: outcome.sent, ...usage });
+    }
+  };
   const body = pump(stream, codec, {
     firstByte: () => {
       ttfb = elapsed();
     },
-    terminal: (outcome: StreamOutcome) => {
-      const total = elapsed();
-      const usage = usageData(outcome.tally.usage);
-      logLine(gw, { request: id, model: publicModel, target: target.id, status: outcome.kind === "completed" ? 200 : outcome.kind === "cancelled" ? 499 : statusOf(outcome.error), attempts, ms: total, stream: true, tokens: outcome.tally.usage });
-      switch (outcome.kind) {
-        case "completed": {
-          const answer = source.kind === "raw-sse" ? undefined : outcome.tally.response();
-          if (answer && !isGatewayError(answer)) settled(answer.content);
-          sampleEstimate(ctx, target, outcome.tally.usage);
-          return gw.log.commit(RequestCompleted, {
-            ...base, status: 200, stream: true, ttfb_ms: ttfb || total, total_ms: total,
-            ...(outcome.tally.finishReason ? { finish_reason: outcome.tally.finishReason } : {}), ...usage,
-          });
-        }
-        case "failed":
-          return gw.log.commit(RequestFailed, {
-            ...base, status: statusOf(outcome.error), reason: outcome.error.kind, message: outcome.error.message, total_ms: total, ...usage,
-          });
-        case "cancelled":
-          return gw.log.commit(RequestCancelled, { ...base, status: 499, total_ms: total, streamed_chars: outcome.sent, ...usage });
-      }
-    },
+    // The terminal event on record, then the caller key's admission back (with the output it used).
+    terminal: (outcome) => terminal(outcome).finally(() => ctx.settle?.(outcome.tally.usage?.outputTokens)),
+    ...(ctx.overBudget ? { check: (tally: ResponseCollector) => ctx.overBudget!(tally.outputChars) } : {}),
   });
   return new Response(body, {
     status: 200,

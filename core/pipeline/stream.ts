@@ -38,6 +38,8 @@ export interface PumpHooks {
   firstByte(): void;
   /** Append the terminal event and resolve when it is committed. */
   terminal(outcome: StreamOutcome): Promise<void>;
+  /** Checked before each piece goes out: an error ends the stream with it (a key's budget ran out). */
+  check?(tally: ResponseCollector): GatewayError | undefined;
 }
 
 const encoder = new TextEncoder();
@@ -93,6 +95,11 @@ export function pump(source: StreamSource, client: Codec, hooks: PumpHooks): Rea
           await finish(controller, { kind: "completed", tally, sent }, unit.text);
           return;
         }
+        const stop = hooks.check?.(tally);
+        if (stop) {
+          await finish(controller, { kind: "failed", tally, sent, error: stop }, client.encodeStreamError(stop));
+          return;
+        }
         if (unit.text) {
           send(controller, unit.text);
           return;
@@ -126,6 +133,8 @@ export function passthroughSource(
   codec: Codec,
   signal: AttemptSignal,
   dropUsageOnly: boolean,
+  /** Decode every event, not only those that may carry a finish, usage or error (to count output). */
+  decodeAll = false,
 ): StreamSource {
   const reader = body.getReader();
   const readMany = (reader as { readMany?: () => Promise<{ done: boolean; value: Uint8Array[] }> }).readMany?.bind(reader);
@@ -141,7 +150,7 @@ export function passthroughSource(
     let events: StreamEvent[] = [];
     for (const raw of rawEvents) {
       const done = raw.includes("[DONE]");
-      if (!done && codec.streamSignificant && !codec.streamSignificant(raw)) {
+      if (!done && !decodeAll && codec.streamSignificant && !codec.streamSignificant(raw)) {
         out += raw; // content only: forwarded, not read
         continue;
       }
@@ -191,7 +200,7 @@ export function passthroughSource(
         // that may hold the end of the stream, a finish, usage or an error.
         const complete = framer.take(bytes);
         if (!complete) continue;
-        if (complete.includes("[DONE]") || !codec.streamSignificant || codec.streamSignificant(complete)) {
+        if (decodeAll || complete.includes("[DONE]") || !codec.streamSignificant || codec.streamSignificant(complete)) {
           toUnits(splitEvents(complete).events);
         } else pending.push({ text: complete, events: [] });
       }

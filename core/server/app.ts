@@ -3,6 +3,7 @@ import { gatewayError } from "../errors.ts";
 import type { DialectId } from "../dialects/codec.ts";
 import type { Gateway } from "../gateway.ts";
 import { errorResponse } from "../pipeline/respond.ts";
+import { adminRoutes } from "./admin.ts";
 import { anthropicRoutes } from "./anthropic.ts";
 import { countTokensRoutes } from "./count-tokens.ts";
 import { embeddingsRoutes } from "./embeddings.ts";
@@ -25,8 +26,13 @@ export function createApp(gw: Gateway) {
   const codecFor = (request: Request) => gw.codecs.get(dialectOf(new URL(request.url).pathname)) ?? gw.codecs.get("openai-chat")!;
   const guard = loopbackGuard(gw, codecFor);
   return new Elysia()
-    .onRequest(({ request }) => guard(request))
+    .onRequest(({ request, server }) => {
+      const peer = server?.requestIP(request)?.address;
+      if (peer) gw.peers.set(request, peer);
+      return guard(request);
+    })
     .use(health(gw))
+    .use(adminRoutes(gw))
     .use(openaiRoutes(gw))
     .use(openaiResponsesRoutes(gw))
     .use(anthropicRoutes(gw))

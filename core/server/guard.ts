@@ -1,6 +1,7 @@
 import type { Codec } from "../dialects/codec.ts";
 import { gatewayError } from "../errors.ts";
 import type { Gateway } from "../gateway.ts";
+import { callersAuthenticated } from "../pipeline/plugins.ts";
 import { errorResponse } from "../pipeline/respond.ts";
 
 // While Sluice serves loopback callers without keys (SPEC §3), anything that can make a request
@@ -23,7 +24,7 @@ function loopbackOrigin(origin: string): boolean {
 export function loopbackGuard(gw: Gateway, codecFor: (request: Request) => Codec) {
   return (request: Request): Response | undefined => {
     // With caller keys (an auth plugin) or `auth.open`, callers are the operator's business.
-    if (gw.config.auth.open || gw.plugins.auth().length > 0) return undefined;
+    if (gw.config.auth.open || callersAuthenticated(gw)) return undefined;
     // Bun builds the URL from the Host header, so its host name is the one the client asked for.
     const host = new URL(request.url).hostname;
     if (!LOOPBACK_NAME.test(host)) {

@@ -84,6 +84,8 @@ export const RequestCompleted = defineEvent("request.completed", Type.Object({
   total_ms: Ms,
   finish_reason: Type.Optional(Type.String()),
   usage: Type.Optional(Usage),
+  /** What the usage cost at the prices known then, USD (absent when the price is unknown). */
+  cost_usd: Type.Optional(Type.Number({ minimum: 0 })),
 }));
 
 /** Who was serving when a request ended early: set once an upstream had started answering. */
@@ -93,6 +95,7 @@ const ServedBy = {
   model: Type.Optional(Type.String()),
   /** Usage the upstream reported before the end, if any. */
   usage: Type.Optional(Usage),
+  cost_usd: Type.Optional(Type.Number({ minimum: 0 })),
 };
 
 export const RequestFailed = defineEvent("request.failed", Type.Object({

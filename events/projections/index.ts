@@ -3,6 +3,7 @@ import type { EventRecord } from "../define.ts";
 import { conversations, type ConversationsState } from "./conversations.ts";
 import { health, type HealthState } from "./health.ts";
 import { fold, type Projection } from "./projection.ts";
+import { keys, type KeysState } from "./keys.ts";
 import { routing, type RoutingState } from "./routing.ts";
 import { signatures, type SignaturesState } from "./signatures.ts";
 import { tokenAccuracy, type TokenAccuracyState } from "./token-accuracy.ts";
@@ -11,19 +12,21 @@ import { usage, type UsageState } from "./usage.ts";
 export { fold, type Projection } from "./projection.ts";
 export { health, availability, type HealthState, type Health, type Availability } from "./health.ts";
 export { routing, type RoutingState } from "./routing.ts";
+export { keys, periodOf, spentBy, type KeysState, type CallerKey, type Spend } from "./keys.ts";
 export { usage, type UsageState, type ModelUsage } from "./usage.ts";
 export { conversations, type ConversationsState, type StoredTurn } from "./conversations.ts";
 export { signatures, type SignaturesState, type StoredSignatures } from "./signatures.ts";
 export { tokenAccuracy, calibration, CALIBRATION_SAMPLES, type TokenAccuracyState, type TokenAccuracy } from "./token-accuracy.ts";
 
 /** Every projection Sluice keeps live and rebuilds on replay. */
-export const projections = [usage, health, routing, conversations, signatures, tokenAccuracy] as const;
+export const projections = [usage, health, routing, keys, conversations, signatures, tokenAccuracy] as const;
 
 /** The state of every projection, by name. */
 export interface ProjectionStates {
   usage: UsageState;
   health: HealthState;
   routing: RoutingState;
+  keys: KeysState;
   conversations: ConversationsState;
   signatures: SignaturesState;
   tokenAccuracy: TokenAccuracyState;

@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { explain, formatTrail } from "../../core/cli/replay-explain.ts";
+import { explain, formatTrail } from "../../core/routing/explain.ts";
 import { loadWhatIfConfig, requestContext } from "../../core/cli/replay.ts";
 import { formatWhatIf, whatIf } from "../../core/cli/replay-whatif.ts";
 import { StartError } from "../../core/boot.ts";
