@@ -107,6 +107,8 @@ export const ConfigSchema = Type.Object({
     max_body_bytes: Type.Integer({ minimum: 1024, default: 32 * 1024 * 1024 }),
     /** Seconds a client may stay silent while sending its request; lifted once the body is in. */
     idle_timeout_s: Type.Integer({ minimum: 1, maximum: 255, default: 10 }),
+    /** Client addresses (IPs or IPv4 CIDR ranges) served at all; everyone when absent. */
+    allow_ips: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
   }, { additionalProperties: false, default: {} }),
   data_dir: Type.String({ default: "./.sluice", minLength: 1 }),
   /** normal: a process crash loses nothing committed; full: fsync every commit (power-loss safe). */

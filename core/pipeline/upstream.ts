@@ -1,6 +1,7 @@
 import { gatewayError, kindOfUpstreamStatus, type GatewayError } from "../errors.ts";
 import type { Codec } from "../dialects/codec.ts";
 import { scrub } from "../gateway.ts";
+import { checkOutbound } from "./outbound.ts";
 import type { Timeouts } from "../../schemas/config.ts";
 
 // One upstream call with its limits: the client's signal, a total deadline shared by every
@@ -114,6 +115,8 @@ export async function fetchUpstream(
   codec: Codec,
   secrets: readonly string[],
 ): Promise<UpstreamResult> {
+  const outbound = await checkOutbound(url);
+  if (outbound) return { ok: false, error: outbound, status: 0 };
   signal.arm("first_byte");
   // No answer by connect_ms: make sure the upstream can be reached at all, or give up on it now.
   let answered = false;

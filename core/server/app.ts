@@ -3,6 +3,7 @@ import { gatewayError } from "../errors.ts";
 import type { DialectId } from "../dialects/codec.ts";
 import type { Gateway } from "../gateway.ts";
 import { errorResponse } from "../pipeline/respond.ts";
+import { ipInRange } from "../keys/keys.ts";
 import { adminRoutes } from "./admin.ts";
 import { anthropicRoutes } from "./anthropic.ts";
 import { countTokensRoutes } from "./count-tokens.ts";
@@ -29,6 +30,10 @@ export function createApp(gw: Gateway) {
     .onRequest(({ request, server }) => {
       const peer = server?.requestIP(request)?.address;
       if (peer) gw.peers.set(request, peer);
+      const allowed = gw.config.server.allow_ips;
+      if (allowed && !(peer !== undefined && allowed.some((range) => ipInRange(peer, range)))) {
+        return errorResponse(codecFor(request), gatewayError("permission", "this address is not allowed to use the gateway"));
+      }
       return guard(request);
     })
     .use(health(gw))

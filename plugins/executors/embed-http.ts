@@ -1,3 +1,4 @@
+import { checkOutbound } from "../../core/pipeline/outbound.ts";
 import { scrub } from "../../core/gateway.ts";
 import { ERROR_BODY_MAX, readCapped, upstreamError } from "../../core/pipeline/upstream.ts";
 import type { ExecuteContext, GatewayError } from "../../core/plugins/hooks.ts";
@@ -20,6 +21,8 @@ export async function postJson(
   const sent: Record<string, string> = { "content-type": "application/json", accept: "application/json", ...ctx.provider.headers };
   for (const [name, value] of Object.entries(headers)) if (value !== undefined) sent[name] = value;
   const secrets = ctx.provider.api_key ? [ctx.provider.api_key] : [];
+  const refused = await checkOutbound(url);
+  if (refused) return { ok: false, error: refused };
   let response: globalThis.Response;
   try {
     response = await fetch(url, {

@@ -1,4 +1,6 @@
 import type { ExecutorPlugin, GatewayError, IR } from "../../core/plugins/hooks.ts";
+import { checkOutbound } from "../../core/pipeline/outbound.ts";
+import { ERROR_BODY_MAX, readCapped, upstreamError } from "../../core/pipeline/upstream.ts";
 import { checkVectors, postJson } from "./embed-http.ts";
 
 /**
@@ -127,11 +129,10 @@ const created = (chunk: OllamaChunk) => {
   return Math.floor((Number.isNaN(at) ? Date.now() : at) / 1000);
 };
 
-function errorKind(status: number): GatewayError["kind"] {
-  if (status === 400) return "invalid_request";
-  if (status === 404) return "model_not_found";
-  if (status === 429) return "rate_limited";
-  return "upstream_error";
+/** Ollama's error body: {"error": "..."}. */
+function ollamaMessage(parsed: unknown): string | undefined {
+  const error = (parsed as { error?: unknown } | undefined)?.error;
+  return typeof error === "string" ? error : undefined;
 }
 
 async function* events(body: ReadableStream<Uint8Array>, ir: IR.Request, id: string): AsyncGenerator<IR.StreamEvent> {
@@ -212,24 +213,22 @@ export default {
     const url = `${(provider.base_url ?? DEFAULT_BASE_URL).replace(/\/+$/, "")}/api/chat`;
     const headers: Record<string, string> = { "content-type": "application/json", ...provider.headers };
     if (provider.api_key) headers.authorization = `Bearer ${provider.api_key}`;
+    const refused = await checkOutbound(url);
+    if (refused) return refused;
     let response: globalThis.Response;
     try {
-      response = await fetch(url, { method: "POST", signal, headers, body: JSON.stringify(body) });
+      // Provider credentials must never follow a redirect to another host.
+      response = await fetch(url, { method: "POST", signal, headers, body: JSON.stringify(body), redirect: "manual" });
     } catch (error) {
       if (signal.aborted) throw error;
       return { kind: "upstream_unreachable", message: `ollama: ${error instanceof Error ? error.message : String(error)}` };
     }
     const id = `ollama-${request}`;
     if (!response.ok) {
-      const text = await response.text().catch(() => "");
-      let message = text.trim() || `HTTP ${response.status}`;
-      try {
-        const json = JSON.parse(text) as { error?: unknown };
-        if (typeof json.error === "string") message = json.error;
-      } catch {
-        // not JSON: the text as it is
-      }
-      return { kind: errorKind(response.status), message: `ollama: ${message}` };
+      // Read capped, scrubbed, re-worded, with Retry-After and context-length detection, like every upstream.
+      const text = await readCapped(response, ERROR_BODY_MAX).catch(() => "");
+      const error = upstreamError(response.status, response.headers, text, ollamaMessage, provider.api_key ? [provider.api_key] : []);
+      return { ...error, message: `ollama: ${error.message}` };
     }
     if (ir.stream) {
       if (!response.body) return { kind: "upstream_invalid", message: "ollama: empty stream" };

@@ -279,18 +279,18 @@ describe("ollama (native /api/chat)", () => {
     const error = await client.chat.completions.create({ model: "llama3.2", messages: [{ role: "user", content: "x" }] }).catch((e) => e);
     expect(error).toBeInstanceOf(OpenAI.NotFoundError);
     expect(error.code).toBe("model_not_found");
-    expect(error.message).toContain("ollama: model \"llama3.2\" not found, try pulling it first");
+    expect(error.message).toContain("ollama: upstream: model \"llama3.2\" not found, try pulling it first");
   });
 
   test("Ollama 400 → 400 invalid_request_error; 500 → 502 server_error", async () => {
     fakeOllama.behave(() => Response.json({ error: "invalid options: num_predict" }, { status: 400 }));
     const bad = await fetch(`${gateway.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: "llama3.2", messages: [{ role: "user", content: "x" }] }) });
     expect(bad.status).toBe(400);
-    expect(await bad.json()).toMatchObject({ error: { type: "invalid_request_error", message: "ollama: invalid options: num_predict" } });
+    expect(await bad.json()).toMatchObject({ error: { type: "invalid_request_error", message: "ollama: upstream: invalid options: num_predict" } });
 
     fakeOllama.behave(() => Response.json({ error: "llama runner process has terminated" }, { status: 500 }));
     const broken = await fetch(`${gateway.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: "llama3.2", messages: [{ role: "user", content: "x" }] }) });
     expect(broken.status).toBe(502);
-    expect(await broken.json()).toMatchObject({ error: { type: "server_error", message: "ollama: llama runner process has terminated" } });
+    expect(await broken.json()).toMatchObject({ error: { type: "server_error", message: "ollama: upstream: llama runner process has terminated" } });
   });
 });
