@@ -4,6 +4,7 @@ import { openLog, StartError } from "../boot.ts";
 import { createKey, publicKey, revokeKey, type NewKey } from "../keys/keys.ts";
 import type { Plugin } from "../plugins/hooks.ts";
 import { parseFlags, UsageError } from "./args.ts";
+import { budgetSelftest } from "./budget-selftest.ts";
 import { resolveConfig } from "./serve.ts";
 
 export const KEYS_HELP = `Usage: sluice keys <create|list|revoke> [flags]
@@ -22,6 +23,8 @@ up within a second.
       --ips a,b,…         client addresses or IPv4 CIDR ranges it is accepted from
   sluice keys list                          keys (never the secret), limits and spend
   sluice keys revoke ID                     revoke a key at once
+  sluice keys selftest                      prove budget enforcement against a fake upstream
+                                            (in a temp directory; exit 0 when it holds)
 
   --data DIR      data directory (default: the config's data_dir, else ./.sluice)
   --config FILE   config file (for its data_dir)
@@ -76,8 +79,14 @@ export async function keysCommand(args: string[], builtins: Plugin[]): Promise<n
     console.log(KEYS_HELP);
     return 0;
   }
+  if (action === "selftest") {
+    const result = await budgetSelftest(builtins);
+    for (const line of result.lines) console.log(line);
+    console.log(result.ok ? "budget enforcement holds" : "budget enforcement FAILED");
+    return result.ok ? 0 : 1;
+  }
   if (action !== "create" && action !== "list" && action !== "revoke") {
-    throw new UsageError(`sluice keys: unknown action "${action}" (create, list, revoke; see sluice keys --help)`);
+    throw new UsageError(`sluice keys: unknown action "${action}" (create, list, revoke, selftest; see sluice keys --help)`);
   }
   const positional = action === "revoke" && rest[0] !== undefined && !rest[0].startsWith("-") ? rest.shift() : undefined;
   const { values } = parseFlags(rest, FLAGS, `keys ${action}`);

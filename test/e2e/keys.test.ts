@@ -250,3 +250,10 @@ describe("admin API", () => {
     expect(body.events.length).toBeGreaterThan(3);
   });
 });
+
+test("sluice keys selftest proves budget enforcement on this machine", async () => {
+  const result = await cli(["keys", "selftest"]);
+  expect(result.code).toBe(0);
+  expect(result.stdout).toContain("3 admitted (want 3)");
+  expect(result.stdout.trimEnd().endsWith("budget enforcement holds")).toBe(true);
+}, 30_000);
