@@ -53,7 +53,7 @@ routes:
   });
 
   test("unknown keys and missing required keys are named", () => {
-    expect(error("server:\n  hots: x\n")).toBe("sluice.yaml:2: server.hots: unknown key (known: host, port, max_body_bytes, idle_timeout_s)");
+    expect(error("server:\n  hots: x\n")).toBe("sluice.yaml:2: server.hots: unknown key (known: host, port, max_body_bytes, idle_timeout_s, allow_ips)");
     expect(error("providers:\n  - kind: openai\n")).toBe("sluice.yaml:2: providers[0].id: is required");
   });
 
