@@ -154,6 +154,10 @@ export function loadConfigFile(path: string, env: Env = process.env): ConfigResu
 
 /** Checks the schema cannot express: unique names, and routes that point at real providers. */
 function checkReferences(config: Config): { path: Path; message: string } | undefined {
+  // A short admin key can be guessed (RELIABILITY T25); an empty one means "no admin API".
+  if (config.admin_key !== undefined && config.admin_key !== "" && config.admin_key.length < 32) {
+    return { path: ["admin_key"], message: `must be at least 32 characters (got ${config.admin_key.length}); e.g. openssl rand -base64 32` };
+  }
   const providers = new Set<string>();
   for (const [i, provider] of config.providers.entries()) {
     if (providers.has(provider.id)) return { path: ["providers", i, "id"], message: `duplicate provider id "${provider.id}"` };

@@ -1,7 +1,7 @@
 import {
   AttemptFailed, AttemptStarted, AttemptSucceeded, RequestCancelled, RequestFailed, RequestReceived,
 } from "../../events/catalog/request.ts";
-import { RouteDecided } from "../../events/catalog/routing.ts";
+import { EgressBlocked, RouteDecided } from "../../events/catalog/routing.ts";
 import type { Codec } from "../dialects/codec.ts";
 import { gatewayError, isGatewayError, statusOf, type GatewayError } from "../errors.ts";
 import type { Gateway } from "../gateway.ts";
@@ -95,6 +95,22 @@ function maxCost(target: Target, facts: RouteFacts): { usd: number; price?: Pric
   return { usd: (facts.inputTokens * info.price.input + output * info.price.output) / 1e6, price: info.price };
 }
 
+function hostOf(url: string | undefined): string {
+  try {
+    return url ? new URL(url).host : "";
+  } catch {
+    return "";
+  }
+}
+
+/** Body fields with which other gateways let a caller pick the upstream URL (SSRF; RELIABILITY T26). */
+const UPSTREAM_FIELDS = ["api_base", "base_url", "baseURL", "base_path", "api_url", "endpoint"];
+
+function upstreamField(body: unknown): string | undefined {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return undefined;
+  return UPSTREAM_FIELDS.find((field) => Object.hasOwn(body, field));
+}
+
 /** Refuse a request that was never admitted: received and failed are recorded together. */
 export async function reject(frame: Frame, error: GatewayError, model = "", stream = false): Promise<globalThis.Response> {
   const { gw, id } = frame;
@@ -165,6 +181,10 @@ export async function admit<D extends { model: string; stream?: boolean }>(
   options.bodyRead?.();
   const { raw } = read;
   let { body } = read;
+  const steering = upstreamField(body);
+  if (steering) {
+    return reject(frame, gatewayError("invalid_request", `"${steering}" cannot be set by a request: upstream URLs come only from the gateway's config`, { param: steering }), urlModel);
+  }
   if (options.fromUrl && typeof body === "object" && body !== null && !Array.isArray(body)) body = { ...body, ...options.fromUrl };
   const decoded = options.decode(body);
   if (isGatewayError(decoded)) {
@@ -305,6 +325,9 @@ export async function tryTargets<S>(frame: Frame, plan: AttemptPlan<S>): Promise
       return errorResponse(frame.codec, error, headers);
     }
 
+    if (error.code === "egress_blocked") {
+      void gw.log.append(EgressBlocked, { request: id, target: target.id, host: hostOf(target.provider.base_url) });
+    }
     const rule = ruleFor(error);
     let stopped: string | undefined;
     let retryMs: number | undefined;

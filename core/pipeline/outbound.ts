@@ -44,7 +44,7 @@ export async function checkOutbound(url: string): Promise<GatewayError | undefin
   } catch {
     return gatewayError("upstream_error", "the provider's URL is not a valid URL");
   }
-  const refuse = () => gatewayError("upstream_error", `refusing to call ${host}: a link-local or cloud metadata address`);
+  const refuse = () => gatewayError("upstream_error", `refusing to call ${host}: a link-local or cloud metadata address`, { code: "egress_blocked" });
   if (METADATA_NAMES.has(host.toLowerCase())) return refuse();
   if (/^[\d.]+$/.test(host) || host.includes(":")) return blockedAddress(host) ? refuse() : undefined;
   const now = Date.now();

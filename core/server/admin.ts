@@ -21,12 +21,25 @@ import { routeTargetLists } from "../../schemas/config.ts";
 
 const NewKeyBody = Type.Composite([Type.Object({ name: Type.String({ minLength: 1, maxLength: 128 }) }), KeyLimits], { additionalProperties: false });
 
+function originHost(origin: string): string | undefined {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return undefined;
+  }
+}
+
 export function adminRoutes(gw: Gateway) {
   const codec = gw.codecs.get("openai-chat")!;
   const fail = (error: GatewayError) => errorResponse(codec, error);
 
   /** The admin key's check: undefined to go on, or the refusal. */
   const guard = (request: Request): Response | undefined => {
+    // No browser page of another origin may drive the admin API, even holding the key (T24).
+    const origin = request.headers.get("origin");
+    if (origin !== null && originHost(origin) !== new URL(request.url).host) {
+      return fail(gatewayError("permission", "cross-origin requests to the admin API are refused"));
+    }
     const admin = gw.config.admin_key;
     if (!admin) return fail(gatewayError("permission", "the admin API is off: set admin_key in the config"));
     const given = credentialOf(request);

@@ -48,3 +48,10 @@ export const UpstreamEjected = defineEvent("upstream.ejected", Type.Object({
 export const UpstreamRestored = defineEvent("upstream.restored", Type.Object({
   target: Type.String(),
 }));
+
+/** An upstream call refused because its address is link-local or a cloud metadata service. */
+export const EgressBlocked = defineEvent("egress.blocked", Type.Object({
+  request: Type.Optional(Type.String()),
+  target: Type.String(),
+  host: Type.String(),
+}));

@@ -10,7 +10,7 @@ import { createKey } from "../../core/keys/keys.ts";
 // upstream. The CLI is driven as a user would, beside the running server.
 
 const ROOT = join(import.meta.dirname, "../..");
-const ADMIN = "admin-canary-7f3e9c1d2b";
+const ADMIN = "admin-canary-7f3e9c1d2b-0123456789abcdef";
 const PROVIDER_KEY = "sk-canary-prov-4d6f0a8e-1b2c";
 
 const open: Array<{ stop(): Promise<void> } | TestGateway> = [];

@@ -8,7 +8,7 @@ import { startGateway, type TestGateway } from "../support/gateway.ts";
 // through a request's api_base, keys in logs, SQL injection through the admin API, and a caller
 // key used as an admin key.
 
-const ADMIN = "admin-canary-91b2c3d4e5";
+const ADMIN = "admin-canary-91b2c3d4e5-0123456789abcdef";
 const PROVIDER = "sk-canary-prov-0a1b2c3d-4e5f";
 
 const open: Array<FakeUpstream | TestGateway> = [];
@@ -37,11 +37,16 @@ const chat = (g: TestGateway, body: Record<string, unknown> = {}, headers: Recor
 });
 
 describe("SSRF", () => {
-  test("a request cannot choose where it goes: api_base, base_url and headers in the body or request are ignored", async () => {
+  test("a request cannot choose where it goes: URL fields in the body are refused, host headers are ignored", async () => {
     const bait = upstream();
     const real = upstream();
     const g = await gateway(real.url);
-    const response = await chat(g, { api_base: bait.url, base_url: bait.url, api_key: "sk-caller" }, { "x-forwarded-host": "169.254.169.254", host: "127.0.0.1" });
+    for (const field of ["api_base", "base_url", "baseURL", "endpoint"]) {
+      const refused = await chat(g, { [field]: bait.url });
+      expect(refused.status).toBe(400);
+      expect(await refused.json()).toMatchObject({ error: { param: field } });
+    }
+    const response = await chat(g, { api_key: "sk-caller" }, { "x-forwarded-host": "169.254.169.254", "x-upstream-base-url": bait.url });
     expect(response.status).toBe(200);
     expect(bait.seen).toHaveLength(0);
     expect(real.seen).toHaveLength(1);
@@ -56,6 +61,8 @@ describe("SSRF", () => {
     expect(response.status).toBe(502);
     expect(await response.text()).toContain("refusing to call 169.254.169.254");
     expect(Date.now() - started).toBeLessThan(1000);
+    const blocked = [...g.gw.log.all()].filter((e) => e.type === "egress.blocked");
+    expect(blocked.map((e) => e.data)).toEqual([expect.objectContaining({ target: "p/m", host: "169.254.169.254" })]);
     for (const address of ["169.254.169.254", "169.254.0.1", "fe80::1", "fd00:ec2::254", "::ffff:169.254.169.254", "100.100.100.200", "0.0.0.0"]) {
       expect(blockedAddress(address)).toBe(true);
     }
@@ -128,4 +135,67 @@ test("a global IP allowlist refuses other addresses, in the client's dialect", a
   const response = await chat(g);
   expect(response.status).toBe(403);
   expect(await response.json()).toMatchObject({ error: { message: "this address is not allowed to use the gateway" } });
+});
+
+describe("credentials and defaults", () => {
+  test("hostile credentials in every style: all 401, with one byte-identical body", async () => {
+    const g = await gateway(upstream().url);
+    const made = await createKey(g.gw.log, { name: "real" }, "api");
+    const revoked = await createKey(g.gw.log, { name: "gone" }, "api");
+    await fetch(`${g.url}/api/keys/${revoked.id}`, { method: "DELETE", headers: { authorization: `Bearer ${ADMIN}` } });
+    const values = [
+      "' OR '1'='1", "\";--", "\\", "a\u0000b", "x".repeat(65_536), "ключ-🔑", `${made.secret.slice(0, -1)}x`, revoked.secret,
+      made.secret.toUpperCase(), `${made.secret}x`, "Bearer", "", "sk-sluice-", made.id,
+    ];
+    const bodies = new Set<string>();
+    for (const value of values) {
+      const styles: Array<[string, Record<string, string>]> = [
+        ["", { authorization: `Bearer ${value}` }], ["", { "x-api-key": value }], ["", { "x-goog-api-key": value }], [`?key=${encodeURIComponent(value)}`, {}],
+      ];
+      for (const [query, headers] of styles) {
+        let response: Response;
+        try {
+          response = await fetch(`${g.url}/v1/chat/completions${query}`, { method: "POST", headers, body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "x" }] }) });
+        } catch {
+          continue; // a header value fetch itself refuses to send (NUL, non-ASCII)
+        }
+        if (response.status === 431 || response.status === 400) continue; // refused by the HTTP layer before auth
+        expect(response.status).toBe(401);
+        bodies.add(await response.text());
+      }
+    }
+    expect(bodies.size).toBe(1);
+    expect([...bodies][0]).not.toContain("sk-sluice");
+  });
+
+  test("an admin key shorter than 32 characters stops the start", async () => {
+    await expect(startGateway(`admin_key: short-admin-key\n`)).rejects.toThrow(/admin_key: must be at least 32 characters/);
+  });
+
+  test("the admin API refuses a page of another origin, even with the key", async () => {
+    const g = await gateway(upstream().url);
+    const r = await fetch(`${g.url}/api/keys`, { headers: { authorization: `Bearer ${ADMIN}`, origin: "http://evil.test" } });
+    expect(r.status).toBe(403);
+    expect(r.headers.get("access-control-allow-origin")).toBeNull();
+  });
+
+  test("route inventory: every route the server registers has a declared auth class", async () => {
+    const g = await gateway(upstream().url);
+    const { createApp } = await import("../../core/server/app.ts");
+    const routes = createApp(g.gw).routes.map((r) => `${r.method} ${r.path}`);
+    const classOf = (route: string) =>
+      /^GET \/(health|ready)$/.test(route) ? "public"
+      : /^\w+ \/api\//.test(route) ? "admin"
+      : /^(POST|GET) \/(v1|v1beta)\//.test(route) ? "caller"
+      : undefined;
+    const undeclared = routes.filter((r) => classOf(r) === undefined);
+    expect(undeclared).toEqual([]);
+    // And each class holds: admin routes refuse a caller key, caller routes refuse no key once keys exist.
+    const caller = await createKey(g.gw.log, { name: "c" }, "api");
+    for (const route of routes.filter((r) => classOf(r) === "admin")) {
+      const [method, path] = route.split(" ") as [string, string];
+      const r = await fetch(`${g.url}${path.replace(/:(\w+)/g, "x")}`, { method, headers: { authorization: `Bearer ${caller.secret}` } });
+      expect([401, 403]).toContain(r.status);
+    }
+  });
 });

@@ -29,7 +29,7 @@ test("config refers to vault:NAME; the executor gets the decrypted key; no trace
     : Response.json({ error: { message: `bad key ${seen.headers.authorization}` } }, { status: 401 }));
   open.push(up);
   const config = join(dataDir, "..", "sluice.yaml");
-  writeFileSync(config, `admin_key: admin-secret-123
+  writeFileSync(config, `admin_key: admin-secret-123-0123456789abcdef0123
 providers:
   - { id: p, kind: openai, base_url: "${up.url}", api_key: "vault:openai", models: [m] }
 `);
@@ -40,7 +40,7 @@ providers:
   open.push(g as never);
   const response = await fetch(`${g.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "x" }] }) });
   expect(response.status).toBe(200);
-  const providers = await (await fetch(`${g.url}/api/providers`, { headers: { authorization: "Bearer admin-secret-123" } })).text();
+  const providers = await (await fetch(`${g.url}/api/providers`, { headers: { authorization: "Bearer admin-secret-123-0123456789abcdef0123" } })).text();
   const everywhere = [JSON.stringify([...g.gw.log.all()]), g.logs().join("\n"), providers];
   const forms = [canary, Buffer.from(canary).toString("base64"), Buffer.from(canary).toString("hex"), encodeURIComponent(canary), canary.slice(-12)];
   for (const text of everywhere) for (const form of forms) expect(text).not.toContain(form);
