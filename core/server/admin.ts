@@ -29,12 +29,15 @@ function originHost(origin: string): string | undefined {
   }
 }
 
-export function adminRoutes(gw: Gateway) {
-  const codec = gw.codecs.get("openai-chat")!;
-  const fail = (error: GatewayError) => errorResponse(codec, error);
+/** Errors of the admin API: OpenAI's shape. */
+export function adminError(gw: Gateway, error: GatewayError): Response {
+  return errorResponse(gw.codecs.get("openai-chat")!, error);
+}
 
-  /** The admin key's check: undefined to go on, or the refusal. */
-  const guard = (request: Request): Response | undefined => {
+/** The admin key's check for any /api route: undefined to go on, or the refusal. */
+export function adminGuard(gw: Gateway): (request: Request) => Response | undefined {
+  const fail = (error: GatewayError) => adminError(gw, error);
+  return (request) => {
     // No browser page of another origin may drive the admin API, even holding the key (T24).
     const origin = request.headers.get("origin");
     if (origin !== null && originHost(origin) !== new URL(request.url).host) {
@@ -46,7 +49,11 @@ export function adminRoutes(gw: Gateway) {
     if (given === undefined || !sameSecret(given, admin)) return fail(gatewayError("authentication", "invalid or missing admin key"));
     return undefined;
   };
+}
 
+export function adminRoutes(gw: Gateway) {
+  const fail = (error: GatewayError) => adminError(gw, error);
+  const guard = adminGuard(gw);
   const health = () => gw.projections.get("health");
 
   return new Elysia({ name: "admin", prefix: "/api" })
