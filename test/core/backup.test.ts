@@ -11,31 +11,15 @@ import { EventLog } from "../../events/log.ts";
 import { builtinPlugins } from "../../plugins/builtin.ts";
 import { startFakeUpstream, type FakeUpstream } from "../support/fake-upstream.ts";
 import { oneProvider, startGateway, tempDir, type TestGateway } from "../support/gateway.ts";
+import { ROOT, expectOneLine, sluice } from "../support/cli.ts";
 
 // `sluice backup FILE` beside a live, busy gateway: the copy is a consistent snapshot (gap-free,
 // identical to the live log up to its last seq), it replays to the same projections as the live
 // log folded to that seq, and it restores as the events.db of a new data dir.
 
-const ROOT = join(import.meta.dirname, "../..");
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function sluice(args: string[], cwd = ROOT) {
-  const proc = Bun.spawn([process.execPath, join(ROOT, "sluice.ts"), ...args], {
-    cwd, stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp" },
-  });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  clearTimeout(timer);
-  return { stdout, stderr, code };
-}
 
-function expectOneLine(result: { stderr: string; code: number }, pattern: RegExp) {
-  expect(result.code).toBe(2);
-  const lines = result.stderr.trimEnd().split("\n");
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(pattern);
-  expect(result.stderr).not.toMatch(/\n\s+at /);
-}
 
 /** A steady stream of requests from `workers` clients, bounded in count; stop() waits for them. */
 function steadyLoad(url: string, workers = 4, max = 3000) {

@@ -3,28 +3,12 @@ import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { startFakeUpstream } from "../support/fake-upstream.ts";
 import { oneProvider, startGateway, tempDir } from "../support/gateway.ts";
+import { ROOT, expectOneLine, sluice } from "../support/cli.ts";
 
 // The CLI as a user runs it: a real process, its exit code and what it prints.
 
-const ROOT = join(import.meta.dirname, "../..");
 
-async function sluice(args: string[], cwd = ROOT, env: Record<string, string> = {}) {
-  const proc = Bun.spawn([process.execPath, join(ROOT, "sluice.ts"), ...args], {
-    cwd, stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
-  });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  clearTimeout(timer);
-  return { stdout, stderr, code };
-}
 
-function expectOneLine(result: { stderr: string; code: number }, pattern: RegExp) {
-  expect(result.code).toBe(2);
-  const lines = result.stderr.trimEnd().split("\n");
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(pattern);
-  expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
-}
 
 describe("sluice CLI", () => {
   test("--help for the CLI and for each command", async () => {
@@ -48,26 +32,26 @@ describe("sluice CLI", () => {
 
   test("an unreadable or invalid config: one line naming file, line and key, exit 2", async () => {
     const dir = tempDir();
-    expectOneLine(await sluice(["serve", "--config", join(dir, "missing.yaml")], dir), /^cannot read config .*missing\.yaml: no such file$/);
+    expectOneLine(await sluice(["serve", "--config", join(dir, "missing.yaml")], { cwd: dir }), /^cannot read config .*missing\.yaml: no such file$/);
     writeFileSync(join(dir, "bad.yaml"), "server:\n  port: eighty\n");
-    expectOneLine(await sluice(["serve", "--config", join(dir, "bad.yaml"), "--data", join(dir, "d")], dir), /bad\.yaml:2: server\.port: expected an integer .*got string "eighty"$/);
+    expectOneLine(await sluice(["serve", "--config", join(dir, "bad.yaml"), "--data", join(dir, "d")], { cwd: dir }), /bad\.yaml:2: server\.port: expected an integer .*got string "eighty"$/);
     writeFileSync(join(dir, "kind.yaml"), "providers:\n  - { id: x, kind: nope }\n");
-    expectOneLine(await sluice(["serve", "--config", join(dir, "kind.yaml"), "--data", join(dir, "d")], dir), /kind\.yaml: providers\[0\]\.kind: unknown kind "nope" \(known: [a-z, -]*openai[a-z, -]*\)$/);
+    expectOneLine(await sluice(["serve", "--config", join(dir, "kind.yaml"), "--data", join(dir, "d")], { cwd: dir }), /kind\.yaml: providers\[0\]\.kind: unknown kind "nope" \(known: [a-z, -]*openai[a-z, -]*\)$/);
   });
 
   test("an unusable data dir: one line, exit 2", async () => {
     const dir = tempDir();
     writeFileSync(join(dir, "file"), "x");
-    expectOneLine(await sluice(["serve", "--data", join(dir, "file"), "--port", "0"], dir), /^cannot use data dir .*file: not a directory$/);
+    expectOneLine(await sluice(["serve", "--data", join(dir, "file"), "--port", "0"], { cwd: dir }), /^cannot use data dir .*file: not a directory$/);
     mkdirSync(join(dir, "locked"));
     chmodSync(join(dir, "locked"), 0o500);
     if (process.getuid?.() !== 0) {
-      expectOneLine(await sluice(["serve", "--data", join(dir, "locked", "sub"), "--port", "0"], dir), /^cannot use data dir .*: permission denied$/);
+      expectOneLine(await sluice(["serve", "--data", join(dir, "locked", "sub"), "--port", "0"], { cwd: dir }), /^cannot use data dir .*: permission denied$/);
     }
   });
 
   test("a non-loopback address without caller auth is refused", async () => {
-    expectOneLine(await sluice(["serve", "--host", "0.0.0.0", "--port", "0", "--data", join(tempDir(), "d")], tempDir()), /^refusing to listen on 0\.0\.0\.0 without caller authentication/);
+    expectOneLine(await sluice(["serve", "--host", "0.0.0.0", "--port", "0", "--data", join(tempDir(), "d")], { cwd: tempDir() }), /^refusing to listen on 0\.0\.0\.0 without caller authentication/);
   });
 
   test("replay: summary of a real log, a request's timeline, interrupted requests, JSON", async () => {

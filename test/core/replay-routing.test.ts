@@ -11,22 +11,13 @@ import { EventLog } from "../../events/log.ts";
 import { defaultBehaviour, startFakeUpstream, type FakeUpstream } from "../support/fake-upstream.ts";
 import { startGateway, type TestGateway } from "../support/gateway.ts";
 import { event } from "../support/given.ts";
+import { ROOT, expectOneLine, sluice } from "../support/cli.ts";
 
 // `sluice replay --request` explains a request's routing in plain words; `sluice replay
 // --config` re-routes the recorded requests under another config over the recorded health.
 // The logs here are real: a real gateway in front of fake upstreams that fail as scripted.
 
-const ROOT = join(import.meta.dirname, "../..");
 
-async function sluice(args: string[], env: Record<string, string> = {}) {
-  const proc = Bun.spawn([process.execPath, join(ROOT, "sluice.ts"), ...args], {
-    cwd: ROOT, stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
-  });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  clearTimeout(timer);
-  return { stdout, stderr, code };
-}
 
 /** Provider `a` fails as `mode` says (model r always answers 429, Retry-After 30); `b` always answers. */
 let mode: "fail" | "ok" = "fail";

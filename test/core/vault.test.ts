@@ -9,11 +9,11 @@ import {
 } from "../../core/vault/index.ts";
 import type { Config } from "../../schemas/config.ts";
 import { tempDir } from "../support/gateway.ts";
+import { ROOT, expectOneLine, sluice } from "../support/cli.ts";
 
 // The secrets vault (issue 6.4; RELIABILITY §3.4 T19/T20): AES-256-GCM at rest, AAD = entry
 // name, key raw or from argon2id; fails closed; no secret in the file, messages or CLI output.
 
-const ROOT = join(import.meta.dirname, "../..");
 const newKey = () => randomBytes(32).toString("base64");
 const rawSource = (key = newKey()): KeySource => keySourceFromEnv({ SLUICE_VAULT_KEY: key })!;
 const canary = () => `sk-canary-prov-${randomUUID()}`;
@@ -70,17 +70,6 @@ function config(yaml: string): Config {
   return result.config;
 }
 
-async function sluice(args: string[], options: { cwd?: string; env?: Record<string, string>; stdin?: string } = {}) {
-  const proc = Bun.spawn([process.execPath, join(ROOT, "sluice.ts"), ...args], {
-    cwd: options.cwd ?? ROOT, stdout: "pipe", stderr: "pipe",
-    stdin: options.stdin !== undefined ? new Blob([options.stdin]) : "ignore",
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...options.env },
-  });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  clearTimeout(timer);
-  return { stdout, stderr, code };
-}
 
 /** The CLI's main() in this process, its console output captured. */
 async function inProcess(args: string[]) {
@@ -97,13 +86,6 @@ async function inProcess(args: string[]) {
   }
 }
 
-function expectOneLine(result: { stderr: string; code: number }, pattern: RegExp) {
-  expect(result.code).toBe(2);
-  const lines = result.stderr.trimEnd().split("\n");
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(pattern);
-  expect(result.stderr).not.toMatch(/\n\s+at /);
-}
 
 describe("vault: key sources and round trips", () => {
   test("SLUICE_VAULT_KEY: set, get, reopen, names, remove", () => {

@@ -5,11 +5,11 @@ import { afterEach, describe, expect, test } from "vitest";
 import { completion, startFakeUpstream, streamText, type FakeUpstream } from "../support/fake-upstream.ts";
 import { startGateway, type TestGateway } from "../support/gateway.ts";
 import { createKey } from "../../core/keys/keys.ts";
+import { sluice } from "../support/cli.ts";
 
 // Caller keys, their limits and budgets, and the admin API, on a real gateway with a real fake
 // upstream. The CLI is driven as a user would, beside the running server.
 
-const ROOT = join(import.meta.dirname, "../..");
 const ADMIN = "admin-canary-7f3e9c1d2b-0123456789abcdef";
 const PROVIDER_KEY = "sk-canary-prov-4d6f0a8e-1b2c";
 
@@ -37,11 +37,6 @@ ${extra}`);
   return { g, up };
 }
 
-async function cli(args: string[]) {
-  const proc = Bun.spawn([process.execPath, join(ROOT, "sluice.ts"), ...args], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { stdout, stderr, code };
-}
 
 const chat = (g: TestGateway, key: string | undefined, body: Record<string, unknown> = {}) => fetch(`${g.url}/v1/chat/completions`, {
   method: "POST",
@@ -55,7 +50,7 @@ describe("caller keys", () => {
   test("sluice keys create beside the running server: shown once, stored as a hash, and from then on every caller needs one", async () => {
     const { g } = await setup();
     expect((await chat(g, undefined)).status).toBe(200); // open while no key exists
-    const made = await cli(["keys", "create", "--name", "ci-bot", "--data", join(g.dir, "data")]);
+    const made = await sluice(["keys", "create", "--name", "ci-bot", "--data", join(g.dir, "data")]);
     expect(made.code).toBe(0);
     const secret = made.stdout.split("\n")[1]!;
     expect(secret).toMatch(/^sk-sluice-[A-Za-z0-9_-]{43}$/);
@@ -78,7 +73,7 @@ describe("caller keys", () => {
     const all = JSON.stringify([...g.gw.log.all()]);
     expect(all).not.toContain(secret);
     expect(all).not.toContain(secret.slice(10));
-    const listed = await cli(["keys", "list", "--data", join(g.dir, "data"), "--json"]);
+    const listed = await sluice(["keys", "list", "--data", join(g.dir, "data"), "--json"]);
     expect(listed.stdout).not.toContain(secret.slice(10));
     expect(JSON.parse(listed.stdout)[0]).toMatchObject({ name: "ci-bot", prefix: secret.slice(0, 14) });
   });
@@ -104,7 +99,7 @@ describe("caller keys", () => {
     expect((await chat(g, limited.secret, { model: "other" })).status).toBe(403);
     const expired = await createKey(g.gw.log, { name: "old", expires_at: Date.now() - 1 }, "cli");
     expect((await chat(g, expired.secret)).status).toBe(401);
-    const revoked = await cli(["keys", "revoke", limited.id, "--data", join(g.dir, "data")]);
+    const revoked = await sluice(["keys", "revoke", limited.id, "--data", join(g.dir, "data")]);
     expect(revoked.stdout).toContain(`revoked ${limited.id}`);
     let status = 0;
     for (let i = 0; i < 50 && status !== 401; i++) {
@@ -252,7 +247,7 @@ describe("admin API", () => {
 });
 
 test("sluice keys selftest proves budget enforcement on this machine", async () => {
-  const result = await cli(["keys", "selftest"]);
+  const result = await sluice(["keys", "selftest"]);
   expect(result.code).toBe(0);
   expect(result.stdout).toContain("3 admitted (want 3)");
   expect(result.stdout.trimEnd().endsWith("budget enforcement holds")).toBe(true);
