@@ -40,8 +40,16 @@ function libraryLimits(model: string): Limits | undefined {
   return dated.length > 0 ? limitsById[dated.sort().at(-1)!] : undefined;
 }
 
+const priceProviders = new WeakMap<ProviderConfig, Provider | null>();
+
+/** genai-prices' provider for this base URL (matched once per provider config: the match scans every provider). */
 function priceProvider(provider: ProviderConfig): Provider | undefined {
-  return provider.base_url ? findProvider({ providerApiUrl: provider.base_url }) : undefined;
+  let found = priceProviders.get(provider);
+  if (found === undefined) {
+    found = (provider.base_url ? findProvider({ providerApiUrl: provider.base_url }) : undefined) ?? null;
+    priceProviders.set(provider, found);
+  }
+  return found ?? undefined;
 }
 
 function libraryEntry(provider: ProviderConfig, model: string) {
@@ -49,6 +57,19 @@ function libraryEntry(provider: ProviderConfig, model: string) {
   if (!priced) return undefined;
   // calcPrice with zero usage returns the matched model (its match rules handle dated and prefixed ids).
   return calcPrice({ input_tokens: 0, output_tokens: 0 }, model, { provider: priced }) ?? undefined;
+}
+
+const entries = new WeakMap<ProviderConfig, Map<string, ReturnType<typeof libraryEntry> | null>>();
+
+function libraryEntryCached(provider: ProviderConfig, model: string) {
+  let byModel = entries.get(provider);
+  if (!byModel) entries.set(provider, (byModel = new Map()));
+  let entry = byModel.get(model);
+  if (entry === undefined) {
+    entry = libraryEntry(provider, model) ?? null;
+    if (byModel.size < 1000) byModel.set(model, entry);
+  }
+  return entry ?? undefined;
 }
 
 function flat(value: unknown): number | undefined {
@@ -106,6 +127,17 @@ export function costOf(provider: ProviderConfig, model: string, usage: Usage): n
   }
   const priced = priceProvider(provider);
   if (!priced) return undefined;
+  // A flat library price (no tiers) is applied here: calcPrice matches the model afresh on every call.
+  const entry = libraryEntryCached(provider, model);
+  if (!entry) return undefined;
+  const prices = entry.model_price as Record<string, unknown>;
+  const keys = ["input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok"];
+  if (keys.every((k) => prices[k] === undefined || typeof prices[k] === "number")) {
+    const rate = (k: string, fallback: number) => (typeof prices[k] === "number" ? prices[k] as number : fallback);
+    const input = rate("input_mtok", 0);
+    const plain = Math.max(0, usage.inputTokens - cached - written);
+    return (plain * input + cached * rate("cache_read_mtok", input) + written * rate("cache_write_mtok", input) + usage.outputTokens * rate("output_mtok", 0)) / 1e6;
+  }
   const result = calcPrice({
     input_tokens: usage.inputTokens, output_tokens: usage.outputTokens,
     ...(cached ? { cache_read_tokens: cached } : {}), ...(written ? { cache_write_tokens: written } : {}),
