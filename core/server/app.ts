@@ -11,6 +11,7 @@ import { embeddingsRoutes } from "./embeddings.ts";
 import { geminiRoutes } from "./gemini.ts";
 import { loopbackGuard } from "./guard.ts";
 import { health } from "./health.ts";
+import { metricsRoutes } from "./metrics.ts";
 import { openaiResponsesRoutes } from "./openai-responses.ts";
 import { openaiRoutes } from "./openai.ts";
 
@@ -37,6 +38,7 @@ export function createApp(gw: Gateway) {
       return guard(request);
     })
     .use(health(gw))
+    .use(metricsRoutes(gw))
     .use(adminRoutes(gw))
     .use(openaiRoutes(gw))
     .use(openaiResponsesRoutes(gw))
