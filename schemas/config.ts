@@ -36,6 +36,8 @@ export const ModelInfoSchema = Type.Object({
     output: UsdPerMillion,
     cached_input: Type.Optional(UsdPerMillion),
     cache_write: Type.Optional(UsdPerMillion),
+    /** The date the price applies from (YYYY-MM-DD), shown by /api/prices. */
+    effective: Type.Optional(Type.String({ pattern: "^\\d{4}-\\d{2}-\\d{2}$", description: "a date, YYYY-MM-DD" })),
   }, { additionalProperties: false })),
 }, { additionalProperties: false });
 

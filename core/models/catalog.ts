@@ -1,4 +1,4 @@
-import { calcPrice, findProvider, type Provider } from "@pydantic/genai-prices";
+import { calcPrice, findProvider, type ModelInfo as LibraryModel, type ModelPrice, type Provider } from "@pydantic/genai-prices";
 import { ModelInfoMap } from "llm-info";
 import type { ProviderConfig } from "../../schemas/config.ts";
 import type { Usage } from "../ir.ts";
@@ -11,6 +11,9 @@ import { modelMatches } from "../routing/resolve.ts";
 //   3. @pydantic/genai-prices: prices (with cache-read/-write rates) and context windows for
 //      the providers whose API URL it recognises (so an OpenRouter or Groq base URL is priced too).
 // Nothing here goes to the network: both datasets are the copies in node_modules.
+//
+// Reasoning tokens have no rate of their own: every provider priced here bills them as output
+// tokens, and the usage Sluice records counts them inside output_tokens, so they are priced there.
 
 /** USD per million tokens. */
 export interface Price {
@@ -52,11 +55,11 @@ function priceProvider(provider: ProviderConfig): Provider | undefined {
   return found ?? undefined;
 }
 
-function libraryEntry(provider: ProviderConfig, model: string) {
+function libraryEntry(provider: ProviderConfig, model: string, at?: Date) {
   const priced = priceProvider(provider);
   if (!priced) return undefined;
   // calcPrice with zero usage returns the matched model (its match rules handle dated and prefixed ids).
-  return calcPrice({ input_tokens: 0, output_tokens: 0 }, model, { provider: priced }) ?? undefined;
+  return calcPrice({ input_tokens: 0, output_tokens: 0 }, model, { provider: priced, ...(at ? { timestamp: at } : {}) }) ?? undefined;
 }
 
 const entries = new WeakMap<ProviderConfig, Map<string, ReturnType<typeof libraryEntry> | null>>();
@@ -78,6 +81,16 @@ function flat(value: unknown): number | undefined {
   return undefined;
 }
 
+/** A library price in Sluice's terms (a tiered rate by its base tier), if it has input and output rates. */
+function libraryPrice(prices: ModelPrice | undefined): Price | undefined {
+  if (!prices || flat(prices.input_mtok) === undefined || flat(prices.output_mtok) === undefined) return undefined;
+  return {
+    input: flat(prices.input_mtok)!, output: flat(prices.output_mtok)!,
+    ...(flat(prices.cache_read_mtok) !== undefined ? { cached_input: flat(prices.cache_read_mtok)! } : {}),
+    ...(flat(prices.cache_write_mtok) !== undefined ? { cache_write: flat(prices.cache_write_mtok)! } : {}),
+  };
+}
+
 function configured(provider: ProviderConfig, model: string) {
   const info = provider.model_info;
   return info[model] ?? Object.entries(info).find(([pattern]) => pattern.includes("*") && modelMatches(pattern, model))?.[1];
@@ -94,23 +107,59 @@ export function modelInfo(provider: ProviderConfig, model: string): ModelInfo {
   const own = configured(provider, model);
   const limits = libraryLimits(model);
   const entry = libraryEntry(provider, model);
-  const prices = entry?.model_price;
-  const libraryPrice = prices && flat(prices.input_mtok) !== undefined && flat(prices.output_mtok) !== undefined
-    ? {
-      input: flat(prices.input_mtok)!, output: flat(prices.output_mtok)!,
-      ...(flat(prices.cache_read_mtok) !== undefined ? { cached_input: flat(prices.cache_read_mtok)! } : {}),
-      ...(flat(prices.cache_write_mtok) !== undefined ? { cache_write: flat(prices.cache_write_mtok)! } : {}),
-    }
-    : undefined;
   info = {};
   const context = own?.context ?? limits?.contextWindowTokenLimit ?? entry?.model.context_window;
   if (context !== undefined) info.context = context;
   const maxOutput = own?.max_output ?? limits?.outputTokenLimit;
   if (maxOutput !== undefined) info.maxOutput = maxOutput;
-  const price = own?.price ?? libraryPrice;
+  const price = own?.price ?? libraryPrice(entry?.model_price);
   if (price) info.price = price;
   byModel.set(model, info);
   return info;
+}
+
+export interface PriceFact {
+  /** USD per million tokens. */
+  price: Price;
+  /** `config`: the provider's model_info in sluice.yaml; `genai-prices`: the bundled dataset. */
+  source: "config" | "genai-prices";
+  /**
+   * The date the price applies from (YYYY-MM-DD): the config's `effective`, or the start date of
+   * the dataset's price in force; else the dataset's update time when it was refreshed with
+   * genai-prices' updatePrices. null when none is known (the bundled data has no update stamp,
+   * and a model's first price has no start date).
+   */
+  effective: string | null;
+}
+
+const DAY = /^\d{4}-\d{2}-\d{2}/;
+
+/** The start date of the dated price in force at `at`, for a model whose price changed over time. */
+function startDate(model: LibraryModel, at: Date): string | undefined {
+  if (!Array.isArray(model.prices)) return undefined;
+  const started = model.prices
+    .flatMap((p) => p.constraint?.type === "start_date" ? [p.constraint.start_date] : [])
+    .filter((day) => new Date(`${day}T00:00:00Z`) <= at);
+  return started.sort().at(-1);
+}
+
+/** The price of `model` at `provider` in force at `at`, where it came from and since when; undefined if unknown. */
+export function priceOf(provider: ProviderConfig, model: string, at: Date = new Date()): PriceFact | undefined {
+  const own = configured(provider, model)?.price;
+  if (own) {
+    const effective = "effective" in own && typeof own.effective === "string" && DAY.test(own.effective) ? own.effective.slice(0, 10) : null;
+    const price: Price = {
+      input: own.input, output: own.output,
+      ...(own.cached_input !== undefined ? { cached_input: own.cached_input } : {}),
+      ...(own.cache_write !== undefined ? { cache_write: own.cache_write } : {}),
+    };
+    return { price, source: "config", effective };
+  }
+  const entry = libraryEntry(provider, model, at);
+  const price = libraryPrice(entry?.model_price);
+  if (!entry || !price) return undefined;
+  const updated = entry.auto_update_timestamp !== undefined && DAY.test(entry.auto_update_timestamp) ? entry.auto_update_timestamp.slice(0, 10) : undefined;
+  return { price, source: "genai-prices", effective: startDate(entry.model, at) ?? updated ?? null };
 }
 
 /**

@@ -5,6 +5,7 @@ import type { Gateway } from "../gateway.ts";
 import { errorResponse } from "../pipeline/respond.ts";
 import { ipInRange } from "../keys/keys.ts";
 import { adminRoutes } from "./admin.ts";
+import { usageRoutes } from "./api-usage.ts";
 import { anthropicRoutes } from "./anthropic.ts";
 import { countTokensRoutes } from "./count-tokens.ts";
 import { embeddingsRoutes } from "./embeddings.ts";
@@ -40,6 +41,7 @@ export function createApp(gw: Gateway) {
     .use(health(gw))
     .use(metricsRoutes(gw))
     .use(adminRoutes(gw))
+    .use(usageRoutes(gw))
     .use(openaiRoutes(gw))
     .use(openaiResponsesRoutes(gw))
     .use(anthropicRoutes(gw))

@@ -8,18 +8,20 @@ import { routing, type RoutingState } from "./routing.ts";
 import { signatures, type SignaturesState } from "./signatures.ts";
 import { tokenAccuracy, type TokenAccuracyState } from "./token-accuracy.ts";
 import { usage, type UsageState } from "./usage.ts";
+import { usageRollup, type UsageRollupState } from "./usage-rollup.ts";
 
 export { fold, type Projection } from "./projection.ts";
 export { health, availability, type HealthState, type Health, type Availability } from "./health.ts";
 export { routing, type RoutingState } from "./routing.ts";
 export { keys, periodOf, spentBy, type KeysState, type CallerKey, type Spend } from "./keys.ts";
 export { usage, type UsageState, type ModelUsage } from "./usage.ts";
+export { usageRollup, type UsageRollupState, type UsageBucket } from "./usage-rollup.ts";
 export { conversations, type ConversationsState, type StoredTurn } from "./conversations.ts";
 export { signatures, type SignaturesState, type StoredSignatures } from "./signatures.ts";
 export { tokenAccuracy, calibration, CALIBRATION_SAMPLES, type TokenAccuracyState, type TokenAccuracy } from "./token-accuracy.ts";
 
 /** Every projection Sluice keeps live and rebuilds on replay. */
-export const projections = [usage, health, routing, keys, conversations, signatures, tokenAccuracy] as const;
+export const projections = [usage, health, routing, keys, conversations, signatures, tokenAccuracy, usageRollup] as const;
 
 /** The state of every projection, by name. */
 export interface ProjectionStates {
@@ -30,6 +32,7 @@ export interface ProjectionStates {
   conversations: ConversationsState;
   signatures: SignaturesState;
   tokenAccuracy: TokenAccuracyState;
+  usageRollup: UsageRollupState;
 }
 
 function step(states: Record<string, unknown>, event: EventRecord): void {
