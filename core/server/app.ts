@@ -5,6 +5,7 @@ import type { Gateway } from "../gateway.ts";
 import { errorResponse } from "../pipeline/respond.ts";
 import { ipInRange } from "../keys/keys.ts";
 import { adminRoutes } from "./admin.ts";
+import { apiLogRoutes } from "./api-log.ts";
 import { usageRoutes } from "./api-usage.ts";
 import { anthropicRoutes } from "./anthropic.ts";
 import { countTokensRoutes } from "./count-tokens.ts";
@@ -42,6 +43,7 @@ export function createApp(gw: Gateway) {
     .use(metricsRoutes(gw))
     .use(adminRoutes(gw))
     .use(usageRoutes(gw))
+    .use(apiLogRoutes(gw))
     .use(openaiRoutes(gw))
     .use(openaiResponsesRoutes(gw))
     .use(anthropicRoutes(gw))

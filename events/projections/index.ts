@@ -4,6 +4,7 @@ import { conversations, type ConversationsState } from "./conversations.ts";
 import { health, type HealthState } from "./health.ts";
 import { fold, type Projection } from "./projection.ts";
 import { keys, type KeysState } from "./keys.ts";
+import { requests, type RequestsState } from "./requests.ts";
 import { routing, type RoutingState } from "./routing.ts";
 import { signatures, type SignaturesState } from "./signatures.ts";
 import { tokenAccuracy, type TokenAccuracyState } from "./token-accuracy.ts";
@@ -13,6 +14,7 @@ import { usageRollup, type UsageRollupState } from "./usage-rollup.ts";
 export { fold, type Projection } from "./projection.ts";
 export { health, availability, type HealthState, type Health, type Availability } from "./health.ts";
 export { routing, type RoutingState } from "./routing.ts";
+export { requests, requestsProjection, type RequestsState, type RequestSummary, type RequestFilter } from "./requests.ts";
 export { keys, periodOf, spentBy, type KeysState, type CallerKey, type Spend } from "./keys.ts";
 export { usage, type UsageState, type ModelUsage } from "./usage.ts";
 export { usageRollup, type UsageRollupState, type UsageBucket } from "./usage-rollup.ts";
@@ -21,7 +23,7 @@ export { signatures, type SignaturesState, type StoredSignatures } from "./signa
 export { tokenAccuracy, calibration, CALIBRATION_SAMPLES, type TokenAccuracyState, type TokenAccuracy } from "./token-accuracy.ts";
 
 /** Every projection Sluice keeps live and rebuilds on replay. */
-export const projections = [usage, health, routing, keys, conversations, signatures, tokenAccuracy, usageRollup] as const;
+export const projections = [usage, health, routing, keys, conversations, signatures, tokenAccuracy, usageRollup, requests] as const;
 
 /** The state of every projection, by name. */
 export interface ProjectionStates {
@@ -33,6 +35,7 @@ export interface ProjectionStates {
   signatures: SignaturesState;
   tokenAccuracy: TokenAccuracyState;
   usageRollup: UsageRollupState;
+  requests: RequestsState;
 }
 
 function step(states: Record<string, unknown>, event: EventRecord): void {

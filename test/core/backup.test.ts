@@ -19,10 +19,8 @@ import { ROOT, expectOneLine, sluice } from "../support/cli.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-
-
 /** A steady stream of requests from `workers` clients, bounded in count; stop() waits for them. */
-function steadyLoad(url: string, workers = 4, max = 3000) {
+function steadyLoad(url: string, workers = 4, max = 50_000) {
   let stopped = false;
   let sent = 0;
   let ok = 0;
