@@ -147,7 +147,7 @@ export async function keysCommand(args: string[], builtins: Plugin[]): Promise<n
       case "revoke": {
         if (!positional) throw new UsageError("sluice keys revoke: give the key id (sluice keys list shows them)");
         const current = state();
-        if (!(positional in current.keys)) throw new UsageError(`sluice keys revoke: no key ${positional.slice(0, 64)}`);
+        if (!Object.hasOwn(current.keys, positional)) throw new UsageError(`sluice keys revoke: no key ${positional.slice(0, 64)}`);
         const done = await revokeKey(log, current, positional, "cli");
         console.log(done ? `revoked ${positional}` : `${positional} was already revoked`);
         return 0;

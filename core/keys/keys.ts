@@ -32,7 +32,7 @@ export async function createKey(log: EventLog, fields: NewKey, via: "cli" | "api
 }
 
 export async function revokeKey(log: EventLog, state: KeysState, id: string, via: "cli" | "api"): Promise<boolean> {
-  const key = state.keys[id];
+  const key = Object.hasOwn(state.keys, id) ? state.keys[id] : undefined;
   if (!key || key.revoked_at !== undefined) return false;
   await log.commit(KeyRevoked, { key: id, via });
   return true;

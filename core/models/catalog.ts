@@ -93,7 +93,7 @@ function libraryPrice(prices: ModelPrice | undefined): Price | undefined {
 
 function configured(provider: ProviderConfig, model: string) {
   const info = provider.model_info;
-  return info[model] ?? Object.entries(info).find(([pattern]) => pattern.includes("*") && modelMatches(pattern, model))?.[1];
+  return (Object.hasOwn(info, model) ? info[model] : undefined) ?? Object.entries(info).find(([pattern]) => pattern.includes("*") && modelMatches(pattern, model))?.[1];
 }
 
 const cache = new WeakMap<ProviderConfig, Map<string, ModelInfo>>();

@@ -29,7 +29,7 @@ export function continueConversation(gw: Gateway, request: Request): { request: 
   const chain: Message[][] = [];
   let id: string | undefined = previous;
   for (let hops = 0; id !== undefined && hops < MAX_CHAIN; hops++) {
-    const turn: StoredTurn | undefined = turns[id];
+    const turn: StoredTurn | undefined = Object.hasOwn(turns, id) ? turns[id] : undefined;
     if (!turn) {
       return gatewayError("invalid_request", `Previous response with id '${previous.slice(0, 100)}' not found.`, { param: "previous_response_id", code: "previous_response_not_found" });
     }

@@ -42,6 +42,11 @@ export function handleEmbeddings(
     if (admitted instanceof Response) return admitted;
     const { decoded: { wire: decoded }, model: publicModel, targets } = admitted;
 
+    // A model no provider can embed with is the client's mistake, not an upstream failure.
+    if (!targets.some((t) => gw.plugins.executor(t.provider.kind)?.embed)) {
+      const kinds = [...new Set(targets.map((t) => t.provider.kind))].join(", ");
+      return failEarly(frame, gatewayError("invalid_request", `"${publicModel.slice(0, 200)}" is not served for embeddings here (its providers' kinds: ${kinds})`, { param: "model" }));
+    }
     const cloaked = cloak(gw, decoded.request, { request: frame.id, model: publicModel });
     if (isGatewayError(cloaked)) return failEarly(frame, cloaked);
     const deadlineAt = deadlineFor(gw.config, admitted.route);

@@ -193,6 +193,10 @@ export async function admit<D extends { model: string; stream?: boolean }>(
   }
   const model = decoded.model;
   const stream = decoded.stream === true;
+  // A model name travels in headers (x-sluice-model, upstream URLs): printable ASCII only.
+  if (!/^[\x20-\x7e]*$/.test(model)) {
+    return reject(frame, gatewayError("invalid_request", "the model name must be printable ASCII", { param: "model" }), "", stream);
+  }
 
   const auth = await authenticate(gw, http);
   if ("deny" in auth) return reject(frame, auth.deny, model, stream);

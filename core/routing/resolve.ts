@@ -50,7 +50,8 @@ export function routeTargets(config: Config, list: RouteTargetConfig[]): Target[
 
 /** What a requested model name stands for; undefined when nothing serves it. Aliases are followed once. */
 export function resolve(config: Config, requested: string): Resolution | undefined {
-  const aliased = config.aliases[requested];
+  // Own keys only: a model named "__proto__" or "constructor" is just an unknown model.
+  const aliased = Object.hasOwn(config.aliases, requested) ? config.aliases[requested] : undefined;
   const name = aliased ?? requested;
   const alias = aliased !== undefined ? { alias: requested } : {};
   const route = config.routes.find((r) => r.name === name);

@@ -76,7 +76,7 @@ export function adminRoutes(gw: Gateway) {
     }, { parse: "none" })
     .delete("/keys/:id", async ({ params }) => {
       const state = gw.projections.get("keys");
-      if (!(params.id in state.keys)) return fail(gatewayError("not_found", "no such key"));
+      if (!Object.hasOwn(state.keys, params.id)) return fail(gatewayError("not_found", "no such key"));
       const revoked = await revokeKey(gw.log, state, params.id, "api");
       return Response.json({ id: params.id, revoked: true, already: !revoked });
     })

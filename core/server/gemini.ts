@@ -21,7 +21,12 @@ export function geminiRoutes(gw: Gateway) {
   const generate = ({ request, server }: { request: Request; server: { timeout(r: Request, s: number): void } | null }) => {
     const url = new URL(request.url);
     // `models/` may be missing: @ai-sdk/google sends a model id holding a slash as the path itself.
-    const path = decodeURIComponent(url.pathname.replace(/^\/v1beta\/(models\/)?|^\/v1\/models\//, ""));
+    let path: string;
+    try {
+      path = decodeURIComponent(url.pathname.replace(/^\/v1beta\/(models\/)?|^\/v1\/models\//, ""));
+    } catch {
+      return errorResponse(codec, gatewayError("invalid_request", "the model name in the path is not valid percent-encoding"));
+    }
     const colon = path.lastIndexOf(":");
     const model = colon > 0 ? path.slice(0, colon) : "";
     const action = colon > 0 ? path.slice(colon + 1) : "";

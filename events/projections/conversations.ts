@@ -27,7 +27,7 @@ export const conversations: Projection<ConversationsState> = {
   evolve(state, event) {
     if (!isEvent(event, ResponseStored)) return state;
     const { id, previous, input, output } = event.data;
-    if (!(id in state.turns)) state.order.push(id);
+    if (!Object.hasOwn(state.turns, id)) state.order.push(id);
     state.turns[id] = { ...(previous ? { previous } : {}), input, output };
     while (state.order.length > MAX_STORED) delete state.turns[state.order.shift()!];
     return state;

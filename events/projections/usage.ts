@@ -57,7 +57,7 @@ export const usage: Projection<UsageState> = {
       const model = event.data.model;
       return {
         ...state,
-        received: { ...state.received, [model]: (state.received[model] ?? 0) + 1 },
+        received: { ...state.received, [model]: (Object.hasOwn(state.received, model) ? state.received[model]! : 0) + 1 },
         totals: { ...state.totals, requests: state.totals.requests + 1 },
       };
     }
