@@ -252,3 +252,21 @@ test("sluice keys selftest proves budget enforcement on this machine", async () 
   expect(result.stdout).toContain("3 admitted (want 3)");
   expect(result.stdout.trimEnd().endsWith("budget enforcement holds")).toBe(true);
 }, 30_000);
+
+test("global max in flight: beyond it, 503 with Retry-After at once, never a queue (T10)", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const { g } = await setup("limits: { max_in_flight: 2 }", async () => {
+    await gate;
+    return Response.json(completion("done", "m"));
+  });
+  const held = [chat(g, undefined), chat(g, undefined)];
+  await Bun.sleep(100);
+  const started = performance.now();
+  const extra = await Promise.all([chat(g, undefined), chat(g, undefined), chat(g, undefined)]);
+  expect(extra.map((r) => r.status)).toEqual([503, 503, 503]);
+  expect(extra.every((r) => r.headers.get("retry-after") === "1")).toBe(true);
+  expect(performance.now() - started).toBeLessThan(2000);
+  release();
+  expect((await Promise.all(held)).map((r) => r.status)).toEqual([200, 200]);
+});
