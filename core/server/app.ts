@@ -12,6 +12,7 @@ import { countTokensRoutes } from "./count-tokens.ts";
 import { embeddingsRoutes } from "./embeddings.ts";
 import { geminiRoutes } from "./gemini.ts";
 import { loopbackGuard } from "./guard.ts";
+import { dashboardRoutes } from "./dashboard.ts";
 import { health } from "./health.ts";
 import { metricsRoutes } from "./metrics.ts";
 import { openaiResponsesRoutes } from "./openai-responses.ts";
@@ -40,6 +41,7 @@ export function createApp(gw: Gateway) {
       return guard(request);
     })
     .use(health(gw))
+    .use(dashboardRoutes(gw))
     .use(metricsRoutes(gw))
     .use(adminRoutes(gw))
     .use(usageRoutes(gw))

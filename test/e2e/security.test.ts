@@ -184,7 +184,7 @@ describe("credentials and defaults", () => {
     const { createApp } = await import("../../core/server/app.ts");
     const routes = createApp(g.gw).routes.map((r) => `${r.method} ${r.path}`);
     const classOf = (route: string) =>
-      /^GET \/(health|ready|metrics)$/.test(route) ? "public"
+      /^GET \/(health|ready|metrics|ui\/\*)?$/.test(route) ? "public"
       : /^\w+ \/api\//.test(route) ? "admin"
       : /^(POST|GET) \/(v1|v1beta)\//.test(route) ? "caller"
       : undefined;
