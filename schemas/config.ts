@@ -97,6 +97,13 @@ export const RouteSchema = Type.Object({
   }, { additionalProperties: false })),
   /** Prompt-cache affinity: a conversation prefix stays on the target that answered it while that target is well. */
   affinity: Type.Boolean({ default: false }),
+  /**
+   * Keep request and response bodies of this route's requests as `body.captured` events, secrets
+   * redacted and cut at `max_bytes` each (off unless set): for debugging, visible in the timeline.
+   */
+  capture: Type.Optional(Type.Object({
+    max_bytes: Type.Integer({ minimum: 256, maximum: 16 * 1024 * 1024, default: 65_536 }),
+  }, { additionalProperties: false })),
   /** Overrides of the global `timeouts` for requests to this route (a provider's own override still wins). */
   timeouts: Type.Optional(Type.Partial(timeouts(false), { additionalProperties: false })),
 }, { additionalProperties: false });

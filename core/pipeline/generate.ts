@@ -5,6 +5,7 @@ import { isGatewayError } from "../errors.ts";
 import { continueConversation, responseIdFor, storeTurn } from "./conversation.ts";
 import { admit, failEarly, overBudget, tryTargets, withFrame } from "./frame.ts";
 import { runRequestPlugins } from "./plugins.ts";
+import { captureBodies } from "./capture.ts";
 import { respond } from "./respond.ts";
 import { quickEstimate } from "../tokens/count.ts";
 import type { AttemptSignal } from "./upstream.ts";
@@ -60,7 +61,7 @@ export function handleGeneration(
       settle: frame.settle,
       ...(frame.budget ? { overBudget: (chars: number) => overBudget(frame, chars) } : {}),
     };
-    return tryTargets<{ source: Source; signal: AttemptSignal }>(frame, {
+    const response = await tryTargets<{ source: Source; signal: AttemptSignal }>(frame, {
       targets,
       deadlineAt: ctx.deadlineAt,
       publicModel,
@@ -78,5 +79,8 @@ export function handleGeneration(
         return respond(ctx, value.source, value.signal, { target, attempts }, frame.headers, frame.elapsed, publicModel);
       },
     });
+    // A refusal or failure is captured too, where the route asks for bodies (answers capture themselves).
+    if (ctx.route?.capture && response.status >= 400) captureBodies(ctx, await response.clone().text());
+    return response;
   });
 }

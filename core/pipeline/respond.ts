@@ -9,6 +9,7 @@ import { ResponseCollector, responseEvents } from "./ir-stream.ts";
 import { sampleEstimate } from "./estimate.ts";
 import { rememberSignatures } from "./signatures.ts";
 import { costOf } from "../models/catalog.ts";
+import { CaptureBuffer, captureBodies } from "./capture.ts";
 import { irSource, passthroughSource, pump, type StreamOutcome } from "./stream.ts";
 import type { AttemptSignal } from "./upstream.ts";
 
@@ -62,6 +63,7 @@ export async function respond(
       ...base, status: 200, stream: false, ttfb_ms: ms, total_ms: ms, finish_reason: response.finishReason, ...usageData(response.usage, target),
     }, { alone: gw.inFlight === 1 }).catch(() => {});
     ctx.settle?.(response.usage?.outputTokens);
+    captureBodies(ctx, text);
     logLine(gw, { request: id, model: publicModel, target: target.id, status: 200, attempts, ms, tokens: response.usage });
     sampleEstimate(ctx, target, response.usage);
     return new Response(text, { status: 200, headers: { ...headers, "content-type": "application/json" } });
@@ -116,12 +118,18 @@ export async function respond(
         return gw.log.commit(RequestCancelled, { ...base, status: 499, total_ms: total, streamed_chars: outcome.sent, ...usage });
     }
   };
+  const captured = ctx.route?.capture ? new CaptureBuffer(ctx.route.capture.max_bytes) : undefined;
   const body = pump(stream, codec, {
     firstByte: () => {
       ttfb = elapsed();
     },
+    ...(captured ? { sent: (text: string) => captured.add(text) } : {}),
     // The terminal event on record, then the caller key's admission back (with the output it used).
-    terminal: (outcome) => terminal(outcome).finally(() => ctx.settle?.(outcome.tally.usage?.outputTokens)),
+    terminal: (outcome) => terminal(outcome).finally(() => {
+      ctx.settle?.(outcome.tally.usage?.outputTokens);
+      // After the stream's last bytes (its end or its error event) have gone out too.
+      if (captured) setTimeout(() => captureBodies(ctx, captured.text, captured.size), 0);
+    }),
     ...(ctx.overBudget ? { check: (tally: ResponseCollector) => ctx.overBudget!(tally.outputChars) } : {}),
   });
   return new Response(body, {

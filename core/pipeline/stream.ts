@@ -38,6 +38,8 @@ export interface PumpHooks {
   firstByte(): void;
   /** Append the terminal event and resolve when it is committed. */
   terminal(outcome: StreamOutcome): Promise<void>;
+  /** Called with each piece of text as it goes out (body capture). */
+  sent?(text: string): void;
   /** Checked before each piece goes out: an error ends the stream with it (a key's budget ran out). */
   check?(tally: ResponseCollector): GatewayError | undefined;
 }
@@ -53,6 +55,7 @@ export function pump(source: StreamSource, client: Codec, hooks: PumpHooks): Rea
     if (!text) return;
     if (sent === 0) hooks.firstByte();
     sent += text.length;
+    hooks.sent?.(text);
     controller.enqueue(encoder.encode(text));
   };
 

@@ -1,4 +1,5 @@
 import type { EventDefinition } from "../define.ts";
+import * as capture from "./capture.ts";
 import * as config from "./config.ts";
 import * as key from "./key.ts";
 import * as plugin from "./plugin.ts";
@@ -9,6 +10,7 @@ import * as server from "./server.ts";
 import * as signature from "./signature.ts";
 import * as tokens from "./tokens.ts";
 
+export * from "./capture.ts";
 export * from "./config.ts";
 export * from "./key.ts";
 export * from "./plugin.ts";
@@ -21,7 +23,7 @@ export * from "./tokens.ts";
 
 /** Every event type Sluice knows, by type name; append and replay validate against it. */
 export const catalog: ReadonlyMap<string, EventDefinition> = new Map(
-  [config, key, plugin, request, response, routing, server, signature, tokens]
+  [capture, config, key, plugin, request, response, routing, server, signature, tokens]
     .flatMap((family) => Object.values(family))
     .filter((value): value is EventDefinition => typeof value === "object" && value !== null && "check" in value && "type" in value)
     .map((definition) => [definition.type, definition]),
