@@ -85,10 +85,24 @@ export async function boot(options: BootOptions): Promise<Gateway> {
     log.close();
     throw new StartError(`${options.source}: ${badRef}`);
   }
+  let projections: LiveProjections;
+  try {
+    projections = new LiveProjections(log, {
+      onSnapshot: (r) => r.ok
+        ? logger.info({ reason: r.reason, seq: r.seq, bytes: r.bytes, ms: r.ms }, "projection snapshot")
+        : logger.warn({ reason: r.reason, seq: r.seq, error: r.error }, "projection snapshot failed"),
+    });
+  } catch (error) {
+    plugins.close();
+    log.close();
+    // e.g. events moved to an archive file that is gone, with no snapshot to start from.
+    throw new StartError(`cannot restore state: ${(error as Error).message.split("\n")[0]}`);
+  }
+  logger.info(projections.restored, "projections restored");
   const gw: Gateway = {
     config,
     log,
-    projections: new LiveProjections(log),
+    projections,
     plugins,
     logger,
     codecs,

@@ -1,4 +1,6 @@
 import { Database } from "bun:sqlite";
+import { existsSync, readdirSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { and, asc, eq, gt, lte } from "drizzle-orm";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
@@ -35,6 +37,18 @@ export interface EventLogOptions {
 }
 
 export class EventLogError extends Error {}
+
+/** A file holding events `sluice archive` moved out of the live log (same `events` table). */
+export interface ArchiveFile {
+  path: string;
+  firstSeq: number;
+  lastSeq: number;
+  /** Whether the live log's `archives` table records it (else it was found by its name). */
+  registered: boolean;
+}
+
+/** How an archive file is named in `<data dir>/archive/`: events-<firstSeq>-<lastSeq>.db. */
+export const ARCHIVE_NAME = /^events-(\d+)-(\d+)\.db$/;
 
 interface Pending {
   definition: EventDefinition;
@@ -80,10 +94,12 @@ export class EventLog {
   private lazyTimer: Timer | undefined;
   private readonly listeners = new Set<Listener>();
   private closed = false;
+  private readonly readOnly: boolean;
   private checkpointer: Checkpointer | undefined;
 
   private constructor(sqlite: Database, readonly path: string, readonly durability: Durability, readonly: boolean) {
     this.sqlite = sqlite;
+    this.readOnly = readonly;
     this.db = drizzle({ client: sqlite });
     const max = sqlite.prepare("SELECT coalesce(max(seq), 0) AS seq FROM events");
     this.maxSeq = () => (max.get() as { seq: number }).seq;
@@ -135,6 +151,25 @@ export class EventLog {
       )`);
       // No index on `request`: it costs ~40% more per append (measured in bench). Timelines scan,
       // and a request index can be built later (CREATE INDEX) by whatever needs fast lookups.
+      //
+      // Beside the events, never part of them: projection snapshots (a cache of folded state, see
+      // snapshot.ts; rows are replaced and pruned) and the register of archive files that hold
+      // events moved out by `sluice archive` (see archive.ts).
+      sqlite.run(`CREATE TABLE IF NOT EXISTS snapshots (
+        version TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        states TEXT NOT NULL,
+        PRIMARY KEY (version, seq)
+      )`);
+      sqlite.run(`CREATE TABLE IF NOT EXISTS archives (
+        first_seq INTEGER PRIMARY KEY,
+        last_seq INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        events INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        at INTEGER NOT NULL
+      )`);
     }
     return new EventLog(sqlite, path, durability, options.readonly === true);
   }
@@ -142,6 +177,33 @@ export class EventLog {
   /** The seq of the last committed event. */
   get lastSeq(): number {
     return this.seq;
+  }
+
+  /**
+   * The seq of the oldest event still in this file: 1, unless `sluice archive` moved older ones
+   * out (then they are in archive files, see `range`). lastSeq + 1 when the file holds none.
+   */
+  get firstSeq(): number {
+    const row = this.sqlite.query("SELECT min(seq) AS seq FROM events").get() as { seq: number | null };
+    return row.seq ?? this.maxSeq() + 1;
+  }
+
+  /** The SQLite connection, for the tables kept beside the events (snapshots, archives). */
+  get connection(): Database {
+    return this.sqlite;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  get isReadonly(): boolean {
+    return this.readOnly;
+  }
+
+  /** Whether the file has a table (an older or read-only log may lack snapshots and archives). */
+  hasTable(name: string): boolean {
+    return this.sqlite.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1").get(name) !== null;
   }
 
   /**
@@ -237,7 +299,16 @@ export class EventLog {
   /** Deliver events another process committed, up to `upTo`, and move our seq past them. */
   private deliverForeign(upTo: number): void {
     while (this.seq < upTo) {
-      const page = this.read(this.seq, 1000, upTo);
+      let page = this.read(this.seq, 1000, upTo);
+      const next = page[0]?.seq ?? upTo + 1;
+      if (next > this.seq + 1) {
+        // `sluice archive` moved events out before this process saw them: read those from the archive.
+        try {
+          page = [...this.range(this.seq, Math.min(upTo, next - 1))];
+        } catch {
+          // the archive is unreadable: deliver what the live log has
+        }
+      }
       if (page.length === 0) break;
       for (const record of page) {
         this.seq = record.seq;
@@ -280,6 +351,85 @@ export class EventLog {
       if (page.length < pageSize) return;
       after = page[page.length - 1]!.seq;
     }
+  }
+
+  /**
+   * Events with seq in (after, upTo], in order: those `sluice archive` moved out are read from
+   * their archive files, the rest from this file. A seq missing where archived events should
+   * be (an archive file gone, a gap between files) throws EventLogError naming the range.
+   */
+  *range(after = 0, upTo = this.seq, pageSize = 5000): Generator<EventRecord> {
+    let done = after;
+    const first = this.firstSeq;
+    if (done + 1 < first && done < upTo) {
+      const end = Math.min(upTo, first - 1);
+      for (const file of this.archives()) {
+        if (file.lastSeq <= done || file.firstSeq > end) continue;
+        if (file.firstSeq > done + 1) break;
+        if (!existsSync(file.path)) continue; // perhaps another file holds the same range
+        let archive: EventLog;
+        try {
+          archive = EventLog.open(file.path, { readonly: true });
+        } catch (error) {
+          throw new EventLogError(`cannot read archive ${file.path}: ${(error as Error).message.split("\n")[0]}`);
+        }
+        try {
+          while (done < Math.min(end, file.lastSeq)) {
+            const page = archive.read(done, pageSize, Math.min(end, file.lastSeq));
+            if (page.length === 0 || page[0]!.seq !== done + 1) break;
+            for (const event of page) {
+              if (event.seq !== done + 1) break;
+              done = event.seq;
+              yield event;
+            }
+          }
+        } finally {
+          archive.close();
+        }
+        if (done >= end) break;
+      }
+      if (done < end) {
+        const known = this.archives().map((f) => `${f.path} (${f.firstSeq}…${f.lastSeq}${existsSync(f.path) ? "" : ", missing"})`);
+        throw new EventLogError(`events ${done + 1}…${end} are not in ${this.path} nor in its archives (${known.length > 0 ? known.join(", ") : "none found"})`);
+      }
+    }
+    for (;;) {
+      const page = this.read(done, pageSize, upTo);
+      yield* page;
+      if (page.length < pageSize) return;
+      done = page[page.length - 1]!.seq;
+    }
+  }
+
+  /**
+   * The archive files that hold events moved out of this log, by first seq: those the
+   * `archives` table records (looked for also in <dir>/archive/ by name, should the data dir
+   * have moved), then any events-A-B.db found in <dir>/archive/.
+   */
+  archives(): ArchiveFile[] {
+    const files = new Map<string, ArchiveFile>();
+    const local = join(dirname(resolve(this.path)), "archive");
+    if (this.hasTable("archives")) {
+      const rows = this.sqlite.query("SELECT first_seq AS firstSeq, last_seq AS lastSeq, path FROM archives ORDER BY first_seq").all() as Array<{ firstSeq: number; lastSeq: number; path: string }>;
+      for (const row of rows) {
+        const moved = join(local, basename(row.path));
+        const path = !existsSync(row.path) && existsSync(moved) ? moved : row.path;
+        files.set(resolve(path), { path: resolve(path), firstSeq: row.firstSeq, lastSeq: row.lastSeq, registered: true });
+      }
+    }
+    let names: string[] = [];
+    try {
+      names = readdirSync(local);
+    } catch {
+      // no archive dir
+    }
+    for (const name of names) {
+      const match = ARCHIVE_NAME.exec(name);
+      const path = join(local, name);
+      if (!match || files.has(path)) continue;
+      files.set(path, { path, firstSeq: Number(match[1]), lastSeq: Number(match[2]), registered: false });
+    }
+    return [...files.values()].sort((a, b) => a.firstSeq - b.firstSeq || b.lastSeq - a.lastSeq);
   }
 
   /** One request's events, in order. */

@@ -186,7 +186,8 @@ function verify(path: string): { events: number; lastSeq: number; gaps: number }
     }
     const row = copy.query("SELECT count(*) AS events, coalesce(min(seq), 0) AS first, coalesce(max(seq), 0) AS last FROM events").get() as { events: number; first: number; last: number };
     if (row.events > 0 && row.first < 1) throw new Error(`backup: the copy has an event with seq ${row.first}`);
-    return { events: row.events, lastSeq: row.last, gaps: row.last - row.events };
+    // Seqs before the first are in archive files (sluice archive), not missing.
+    return { events: row.events, lastSeq: row.last, gaps: row.events === 0 ? 0 : row.last - row.first + 1 - row.events };
   } finally {
     copy.close();
   }

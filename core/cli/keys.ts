@@ -1,5 +1,5 @@
-import { fold } from "../../events/projections/projection.ts";
-import { keys as keysProjection, spentBy, type CallerKey, type KeysState } from "../../events/projections/keys.ts";
+import { statesAt } from "../../events/projections/index.ts";
+import { spentBy, type CallerKey, type KeysState } from "../../events/projections/keys.ts";
 import { openLog, StartError } from "../boot.ts";
 import { createKey, publicKey, revokeKey, type NewKey } from "../keys/keys.ts";
 import type { Plugin } from "../plugins/hooks.ts";
@@ -105,7 +105,8 @@ export async function keysCommand(args: string[], builtins: Plugin[]): Promise<n
   const log = openLog(dataDir, "normal");
   try {
     const now = Date.now();
-    const state = () => fold(keysProjection, log.all());
+    // From the newest snapshot and the events after it: keys made in archived events count too.
+    const state = () => statesAt(log).states.keys;
     switch (action) {
       case "create": {
         if (!values.name) throw new UsageError("sluice keys create: --name is required (see sluice keys --help)");

@@ -18,6 +18,7 @@ Commands:
   keys     create, list and revoke caller keys
   backup   copy the event log (and vault) to a file while the server runs
   vault    store provider API keys encrypted (set, list, rm)
+  archive  move old events out of the live log to an archive file (replay still reads them)
 
 Run "sluice <command> --help" for a command's flags.`;
 
@@ -46,8 +47,10 @@ export async function main(argv: string[], builtins: Plugin[]): Promise<number> 
         return await backupCommand(rest);
       case "vault":
         return await vaultCommand(rest);
+      case "archive":
+        return await (await import("./archive.ts")).archiveCommand(rest);
       default:
-        throw new UsageError(`sluice: unknown command "${command}" (commands: serve, replay, keys, backup, vault; see sluice --help)`);
+        throw new UsageError(`sluice: unknown command "${command}" (commands: serve, replay, keys, backup, vault, archive; see sluice --help)`);
     }
   } catch (error) {
     if (error instanceof UsageError || error instanceof StartError) {

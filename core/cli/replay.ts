@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { EventChain, type ChainPart } from "../../events/archive.ts";
 import { EventLog } from "../../events/log.ts";
 import type { EventRecord } from "../../events/define.ts";
 import { health as healthProjection, rebuild, type HealthState, type ProjectionStates } from "../../events/projections/index.ts";
@@ -10,13 +11,15 @@ import { parseFlags } from "./args.ts";
 import { explain, formatTrail, isHealthNote, type ExplainContext } from "../routing/explain.ts";
 import { formatRequestWhatIf, formatWhatIf, whatIf } from "./replay-whatif.ts";
 
-export const REPLAY_HELP = `Usage: sluice replay [--data DIR | --log FILE] [--request ID] [--config FILE] [--json]
+export const REPLAY_HELP = `Usage: sluice replay [--data DIR | --log FILE ...] [--request ID] [--config FILE] [--json]
 
 Rebuild every projection from event 1 and print a summary, explain one request's routing, or
 re-route the recorded requests under another config. Safe to run beside a live server.
 
-  --data DIR     data directory holding events.db (default ./.sluice)
-  --log FILE     an event log file (instead of --data)
+  --data DIR     data directory holding events.db (default ./.sluice); the archive files that
+                 sluice archive moved old events to are read first, in seq order
+  --log FILE     an event log file (instead of --data); give it more than once to read several
+                 as one log in seq order (archive files and an events.db)
   --request ID   explain one request (its x-sluice-request-id): its decision trail in plain
                  words (on stderr), then its event timeline (on stdout)
   --config FILE  what-if: decide every recorded request again under this config, over the
@@ -54,8 +57,13 @@ export interface ReplaySummary {
   projections: ProjectionStates;
 }
 
+/** Anything that yields events in seq order: an EventLog, or an EventChain of archives and the live log. */
+export interface EventsSource {
+  all(): Iterable<EventRecord>;
+}
+
 /** Read the whole log once: check it, fold every projection, and find unfinished requests. */
-export function summarize(log: EventLog): ReplaySummary {
+export function summarize(log: EventsSource): ReplaySummary {
   let events = 0;
   let firstSeq = 0;
   let lastSeq = 0;
@@ -85,13 +93,22 @@ export function summarize(log: EventLog): ReplaySummary {
   return { events, firstSeq, lastSeq, gaps, invalid, requests: { ...counts, interrupted: [...open] }, projections };
 }
 
-function formatSummary(summary: ReplaySummary, path: string): string {
+function formatSummary(summary: ReplaySummary, path: string, chain?: EventChain): string {
   const { requests, projections } = summary;
-  const lines = [
-    `log        ${path}`,
-    `events     ${summary.events} (seq ${summary.firstSeq}…${summary.lastSeq}, ${summary.gaps} gaps, ${summary.invalid} invalid)`,
+  const parts: ChainPart[] = chain?.parts ?? [];
+  const lines = parts.length > 1
+    ? [`log        ${parts.length} files read as one, in seq order:`, ...parts.map((p) => `  ${p.path} (${p.events} events, seq ${p.firstSeq}…${p.lastSeq})`)]
+    : [`log        ${path}`];
+  lines.push(`events     ${summary.events} (seq ${summary.firstSeq}…${summary.lastSeq}, ${summary.gaps} gaps, ${summary.invalid} invalid)`);
+  for (const missing of chain?.missing ?? []) lines.push(`missing    archive ${missing}: recorded by the live log, not found`);
+  for (const gap of chain?.gaps() ?? []) {
+    lines.push(gap.from === 1
+      ? `note       seq 1…${gap.to} not read: those events are not in the files given (archived? add the archive file with another --log)`
+      : `gap        seq ${gap.from}…${gap.to} are in none of the files`);
+  }
+  lines.push(
     `requests   ${requests.received} received: ${requests.completed} completed, ${requests.failed} failed, ${requests.cancelled} cancelled, ${requests.interrupted.length} interrupted`,
-  ];
+  );
   if (requests.interrupted.length > 0) {
     lines.push(`interrupted (received, never finished — the server stopped mid-request):`);
     for (const id of requests.interrupted.slice(0, 20)) lines.push(`  ${id}`);
@@ -160,7 +177,7 @@ export function loadWhatIfConfig(path: string, env: Record<string, string | unde
 }
 
 /** What a trail needs from around a request: the health at its decision, and health notes while it ran. */
-export function requestContext(log: EventLog, events: EventRecord[]): ExplainContext {
+export function requestContext(log: EventsSource, events: EventRecord[]): ExplainContext {
   const decided = events.find((e) => e.type === "route.decided");
   const first = events[0]!;
   const last = events[events.length - 1]!;
@@ -189,7 +206,7 @@ export function requestContext(log: EventLog, events: EventRecord[]): ExplainCon
 
 export async function replayCommand(args: string[]): Promise<number> {
   const { values } = parseFlags(args, {
-    data: { type: "string" }, log: { type: "string" }, request: { type: "string" }, json: { type: "boolean" }, config: { type: "string" },
+    data: { type: "string" }, log: { type: "string", multiple: true }, request: { type: "string" }, json: { type: "boolean" }, config: { type: "string" },
   }, "replay");
   if (values.help) {
     console.log(REPLAY_HELP);
@@ -197,13 +214,15 @@ export async function replayCommand(args: string[]): Promise<number> {
   }
   if (values.data && values.log) throw new StartError("sluice replay: give --data or --log, not both");
   const config = values.config !== undefined ? loadWhatIfConfig(values.config) : undefined;
-  const path = values.log ?? join(values.data ?? "./.sluice", "events.db");
-  if (!existsSync(path)) throw new StartError(`sluice replay: no event log at ${path}`);
-  let log: EventLog;
+  // --log FILE (one or more), or a data dir: its archive files, then its events.db.
+  const paths = values.log ?? [join(values.data ?? "./.sluice", "events.db")];
+  for (const path of paths) if (!existsSync(path)) throw new StartError(`sluice replay: no event log at ${path}`);
+  const path = paths.join(" + ");
+  let log: EventChain;
   try {
-    log = EventLog.open(path, { readonly: true });
+    log = values.log ? EventChain.open(paths) : EventChain.forDataDir(values.data ?? "./.sluice");
   } catch (error) {
-    throw new StartError(`sluice replay: cannot open ${path}: ${(error as Error).message.split("\n")[0]}`);
+    throw new StartError(`sluice replay: ${(error as Error).message.split("\n")[0]}`);
   }
   try {
     if (values.request) {
@@ -232,7 +251,7 @@ export async function replayCommand(args: string[]): Promise<number> {
       return 0;
     }
     const summary = summarize(log);
-    console.log(values.json ? JSON.stringify(summary, null, 2) : formatSummary(summary, path));
+    console.log(values.json ? JSON.stringify(summary, null, 2) : formatSummary(summary, path, log));
     return 0;
   } finally {
     log.close();
