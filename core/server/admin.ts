@@ -4,7 +4,7 @@ import { Elysia } from "elysia";
 import { KeyLimits } from "../../events/catalog/key.ts";
 import { availability } from "../../events/projections/health.ts";
 import { spentBy } from "../../events/projections/keys.ts";
-import { explain } from "../routing/explain.ts";
+import { explain, stepText } from "../routing/explain.ts";
 import { gatewayError, type GatewayError } from "../errors.ts";
 import type { Gateway } from "../gateway.ts";
 import { createKey, publicKey, revokeKey, sameSecret } from "../keys/keys.ts";
@@ -114,6 +114,8 @@ export function adminRoutes(gw: Gateway) {
     .get("/requests/:id", ({ params }) => {
       const events = gw.log.forRequest(params.id);
       if (events.length === 0) return fail(gatewayError("not_found", "no such request"));
-      return Response.json({ id: params.id, trail: explain(events).steps, events });
+      // Each step also in plain words, as `sluice replay --request` prints it (the dashboard shows these).
+      const trail = explain(events);
+      return Response.json({ id: params.id, trail: trail.steps.map((step) => ({ ...step, text: stepText(step, trail) })), events });
     });
 }

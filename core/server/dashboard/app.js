@@ -117,94 +117,12 @@ function ago(ms) {
 }
 const left = (until) => duration(Math.max(0, until - Date.now()));
 const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
-function clip(text, max = 100) {
-  const line = String(text ?? "").replace(/\s+/g, " ").trim();
-  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
-}
 
 // ---------------------------------------------------------------------------------------------
-// A request's decision trail in plain words (the same words as `sluice replay`, core/routing/explain.ts)
+// A request's decision trail: the server words each step (core/routing/explain.ts, as `sluice replay` does).
 
-const STOPPED = {
-  "not-retryable": "the error was the request's own, no fallback",
-  deadline: "the request's deadline was spent",
-  "no-more-targets": "no more targets",
-  "retry-budget": "the retry budget was spent (too many retries in flight)",
-};
 const statusWords = (status, reason) =>
   status === undefined || status === 0 ? `no response${reason ? ` (${reason})` : ""}` : `${status}${reason ? ` ${reason}` : ""}`;
-function usageWords(usage) {
-  if (!usage) return "no usage reported";
-  const cached = usage.cached_input_tokens ? ` (${usage.cached_input_tokens} cached)` : "";
-  return `${usage.input_tokens} in${cached} / ${usage.output_tokens} out tokens`;
-}
-
-function stepText(step, steps) {
-  switch (step.step) {
-    case "asked":
-      return `request ${step.request} asked for ${JSON.stringify(step.model)}${step.caller ? ` (caller ${step.caller})` : ""}`;
-    case "routed": {
-      const how = [
-        step.alias !== undefined ? `alias ${step.alias}` : "",
-        step.route !== undefined ? `route ${step.route}` : "no route: the model's providers",
-        step.tier !== undefined ? `tier ${step.tier}${step.score !== undefined ? ` (score ${step.score})` : ""}` : "",
-        `strategy ${step.strategy}`,
-      ].filter(Boolean).join(", ");
-      const size = `~${step.input_tokens} input tokens${step.max_tokens !== undefined ? `, at most ${step.max_tokens} output` : ""}`;
-      return `routed: ${how}; ${size}; plan: ${step.order.length > 0 ? step.order.join(", then ") : "no target left"}`;
-    }
-    case "affinity":
-      return step.sticky
-        ? `affinity: conversation ${step.digest} stays on ${step.sticky}, which answered it before`
-        : `affinity: conversation ${step.digest}, no target holds it (yet)`;
-    case "skipped": {
-      const until = step.until !== undefined ? ` until ${stamp(step.until)} (${duration(Math.max(0, step.until - step.at))} left)` : "";
-      const cause = step.cause ? `; ${step.cause}` : "";
-      if (step.reason === "cooldown") return `skipped ${step.target}: cooling down${until}${cause}`;
-      if (step.reason === "ejected") return `skipped ${step.target}: ejected${until}${cause}`;
-      if (step.reason === "context") return `skipped ${step.target}: prompt too long for its context window${step.detail ? ` (${step.detail})` : ""}`;
-      return `skipped ${step.target}: ${step.reason}${step.detail ? ` (${step.detail})` : ""}${until}${cause}`;
-    }
-    case "probe":
-      return `probe: ${step.target} is ejected, but one probe may go through (one every 10 s)`;
-    case "attempt": {
-      if (step.result === "pending") return `tried ${step.target}: no outcome on record (the server stopped during the attempt)`;
-      if (step.result === "ok") {
-        const adjusted = step.adjustments ? `; adjusted: ${step.adjustments.join(", ")}` : "";
-        return `tried ${step.target}: ok (${step.status}), first byte after ${duration(step.ttfb_ms ?? 0)}${adjusted}`;
-      }
-      const message = step.message ? ` "${clip(step.message)}"` : "";
-      const retryAfter = step.retry_after !== undefined ? `, Retry-After ${step.retry_after} s` : "";
-      const then = step.then === "retried"
-        ? `retried the same target after ${duration(step.retry_ms ?? 0)}`
-        : step.then === "fell back" ? "fell back"
-        : `stopped: ${STOPPED[step.stopped ?? ""] ?? step.stopped ?? "no fallback"}`;
-      return `tried ${step.target}: ${statusWords(step.status, step.reason)}${message} after ${duration(step.ms ?? 0)}${retryAfter}; ${then}`;
-    }
-    case "health":
-      return step.change === "ejected"
-        ? `meanwhile ${step.target} was ejected until ${stamp(step.until ?? 0)} (ejection ×${step.ejections}, ${step.reason})`
-        : `meanwhile ${step.target} was restored (a success cleared its failures)`;
-    case "outcome": {
-      const attempts = step.attempts !== undefined ? plural(step.attempts, "attempt") : "";
-      const took = step.total_ms !== undefined ? ` in ${duration(step.total_ms)}` : "";
-      switch (step.outcome) {
-        case "completed":
-          return `answered ${step.status} by ${step.target}${took}${step.stream ? " (streamed)" : ""}, ${attempts}, ${usageWords(step.usage)}`;
-        case "failed":
-          return `failed ${statusWords(step.status, step.reason)} after ${attempts}${took}${step.target ? ` while ${step.target} was answering` : ""}: ${clip(step.message, 160)}`;
-        case "cancelled":
-          return `cancelled: the client left (499) after ${attempts}${took}${step.target ? `, while ${step.target} was answering (${step.streamed_chars ?? 0} characters sent)` : ""}`;
-        default: {
-          const last = steps.filter((s) => s.step !== "outcome").at(-1);
-          return `interrupted: no terminal event on record (the server stopped mid-request${last?.seq !== undefined ? `; last event #${last.seq}` : ""})`;
-        }
-      }
-    }
-    default:
-      return `${step.step}`;
-  }
-}
 
 function stepClass(step) {
   if (step.step === "attempt") return step.result === "ok" ? "ok" : step.result === "failed" ? "bad" : "warn";
@@ -687,7 +605,7 @@ function RequestDetail({ id, onClose }) {
     <${Failure} error=${error} />
     ${!data ? html`<${Loading} what="the request" />` : html`
       <h4>Decision trail</h4>
-      <ol class="trail">${data.trail.map((step, i) => html`<li key=${i} class=${stepClass(step)}>${stepText(step, data.trail)}</li>`)}</ol>
+      <ol class="trail">${data.trail.map((step, i) => html`<li key=${i} class=${stepClass(step)}>${step.text}</li>`)}</ol>
       <h4>Events (${data.events.length})</h4>
       <ol class="timeline">${data.events.map((e) => html`
         <li key=${e.seq}>
