@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import { ConfigApplied } from "../events/catalog/config.ts";
 import { EventLog } from "../events/log.ts";
 import { watchHealth } from "./routing/health-watch.ts";
+import { fileErrorReason } from "../events/file-error.ts";
 import { Limiter } from "./keys/limits.ts";
 import { checkVaultRefs, keySourceFromEnv, Vault, VaultError, vaultSecrets } from "./vault/index.ts";
 import { LiveProjections } from "../events/projections/index.ts";
@@ -48,12 +49,7 @@ export function openLog(dataDir: string, durability: Config["durability"]): Even
     return log;
   } catch (error) {
     if (error instanceof StartError) throw error;
-    const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === "EACCES" || code === "EPERM" ? "permission denied"
-      : code === "EROFS" ? "read-only file system"
-      : code === "ENOTDIR" ? "a parent is not a directory"
-      : (error as Error).message.split("\n")[0];
-    throw new StartError(`cannot use data dir ${dataDir}: ${reason}`);
+    throw new StartError(`cannot use data dir ${dataDir}: ${fileErrorReason(error)}`);
   }
 }
 

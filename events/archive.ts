@@ -1,8 +1,9 @@
 import { Database } from "bun:sqlite";
+import { fileErrorReason } from "./file-error.ts";
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import type { EventRecord } from "./define.ts";
-import { EventLog, EventLogError } from "./log.ts";
+import { EventLog, EventLogError, eventsTableSql } from "./log.ts";
 import { projections, statesAt } from "./projections/index.ts";
 import { writeSnapshot, type SnapshotWritten } from "./snapshot.ts";
 
@@ -138,14 +139,6 @@ function fsyncPath(path: string, flags: "r" | "r+" = "r+"): void {
   }
 }
 
-function reason(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === "EACCES" || code === "EPERM") return "permission denied";
-  if (code === "EROFS") return "read-only file system";
-  if (code === "ENOSPC") return "no space left on device";
-  if (code === "ENOENT") return "no such file or directory";
-  return ((error as Error)?.message ?? String(error)).split("\n")[0]!;
-}
 
 /**
  * Move the events older than `before` out of `log` (a writable log: the live events.db, opened
@@ -170,7 +163,7 @@ export function archiveEvents(log: EventLog, options: ArchiveOptions): ArchiveRe
     try {
       mkdirSync(parent, { recursive: true, mode: 0o700 });
     } catch (error) {
-      throw new ArchiveRefused(`cannot create ${parent}: ${reason(error)}`);
+      throw new ArchiveRefused(`cannot create ${parent}: ${fileErrorReason(error)}`);
     }
   } else if (!existsSync(parent)) throw new ArchiveRefused(`cannot write ${file}: no such directory ${parent}`);
 
@@ -183,7 +176,7 @@ export function archiveEvents(log: EventLog, options: ArchiveOptions): ArchiveRe
   try {
     writeFileSync(temp, "", { mode: 0o600, flag: "wx" });
   } catch (error) {
-    throw new ArchiveRefused(`cannot write ${file}: ${reason(error)}`);
+    throw new ArchiveRefused(`cannot write ${file}: ${fileErrorReason(error)}`);
   }
   const db = log.connection;
   let attached = false;
@@ -191,14 +184,7 @@ export function archiveEvents(log: EventLog, options: ArchiveOptions): ArchiveRe
     db.run("ATTACH DATABASE ?1 AS archive", [temp]);
     attached = true;
     db.run("PRAGMA archive.journal_mode = DELETE");
-    db.run(`CREATE TABLE archive.events (
-      seq INTEGER PRIMARY KEY,
-      id TEXT NOT NULL,
-      type TEXT NOT NULL,
-      at INTEGER NOT NULL,
-      request TEXT,
-      data TEXT NOT NULL
-    )`);
+    db.run(eventsTableSql("archive.events"));
     db.run("INSERT INTO archive.events (seq, id, type, at, request, data) SELECT seq, id, type, at, request, data FROM main.events WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq", [firstSeq, boundary]);
     db.run("DETACH DATABASE archive");
     attached = false;
@@ -215,7 +201,7 @@ export function archiveEvents(log: EventLog, options: ArchiveOptions): ArchiveRe
     rmSync(temp, { force: true });
     rmSync(`${temp}-journal`, { force: true });
     if (error instanceof ArchiveRefused || error instanceof EventLogError) throw error;
-    throw new ArchiveRefused(`cannot write ${file}: ${reason(error)}`);
+    throw new ArchiveRefused(`cannot write ${file}: ${fileErrorReason(error)}`);
   }
   const bytes = statSync(file).size;
 
@@ -232,7 +218,7 @@ export function archiveEvents(log: EventLog, options: ArchiveOptions): ArchiveRe
   } catch (error) {
     rmSync(file, { force: true });
     if (error instanceof ArchiveRefused) throw error;
-    throw new Error(`archive: the events were copied to ${file} but could not be deleted from the live log (${reason(error)}); the copy was removed, the live log is unchanged`);
+    throw new Error(`archive: the events were copied to ${file} but could not be deleted from the live log (${fileErrorReason(error)}); the copy was removed, the live log is unchanged`);
   }
   const deleteMs = Math.round(performance.now() - deleting);
   const pages = db.query("PRAGMA freelist_count").get() as { freelist_count: number };

@@ -38,6 +38,18 @@ export interface EventLogOptions {
 
 export class EventLogError extends Error {}
 
+/** The events table's DDL (the live log and archive files share it); `name` may be schema-qualified. */
+export function eventsTableSql(name: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${name} (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    request TEXT,
+    data TEXT NOT NULL
+  )`;
+}
+
 /** A file holding events `sluice archive` moved out of the live log (same `events` table). */
 export interface ArchiveFile {
   path: string;
@@ -141,14 +153,7 @@ export class EventLog {
       // Checkpoints run in a worker (see checkpointer.ts); the WAL file is cut back after each restart.
       sqlite.run("PRAGMA wal_autocheckpoint = 0");
       sqlite.run(`PRAGMA journal_size_limit = ${WAL_LIMIT_BYTES}`);
-      sqlite.run(`CREATE TABLE IF NOT EXISTS events (
-        seq INTEGER PRIMARY KEY,
-        id TEXT NOT NULL,
-        type TEXT NOT NULL,
-        at INTEGER NOT NULL,
-        request TEXT,
-        data TEXT NOT NULL
-      )`);
+      sqlite.run(eventsTableSql("events"));
       // No index on `request`: it costs ~40% more per append (measured in bench). Timelines scan,
       // and a request index can be built later (CREATE INDEX) by whatever needs fast lookups.
       //

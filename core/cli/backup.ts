@@ -1,4 +1,5 @@
 import { Database } from "bun:sqlite";
+import { fileErrorReason } from "../../events/file-error.ts";
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -52,16 +53,6 @@ export interface BackupResult {
   vault?: string;
 }
 
-function reason(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === "EACCES" || code === "EPERM") return "permission denied";
-  if (code === "EROFS") return "read-only file system";
-  if (code === "ENOSPC") return "no space left on device";
-  if (code === "ENOENT") return "no such file or directory";
-  if (code === "ENOTDIR") return "a parent is not a directory";
-  if (code === "EISDIR") return "is a directory";
-  return ((error as Error)?.message ?? String(error)).split("\n")[0]!;
-}
 
 function fsyncPath(path: string, flags: "r" | "r+" = "r+"): void {
   const fd = openSync(path, flags);
@@ -99,7 +90,7 @@ export function backup(options: BackupOptions): BackupResult {
   try {
     dirStat = statSync(dataDir);
   } catch (error) {
-    throw new StartError(`sluice backup: cannot use data dir ${options.dataDir}: ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "no such directory" : reason(error)}`);
+    throw new StartError(`sluice backup: cannot use data dir ${options.dataDir}: ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "no such directory" : fileErrorReason(error)}`);
   }
   if (!dirStat.isDirectory()) throw new StartError(`sluice backup: cannot use data dir ${options.dataDir}: not a directory`);
   if (!existsSync(source)) throw new StartError(`sluice backup: no event log at ${source}`);
@@ -123,7 +114,7 @@ export function backup(options: BackupOptions): BackupResult {
   try {
     writeFileSync(temp, "", { mode: 0o600, flag: "wx" });
   } catch (error) {
-    throw new StartError(`sluice backup: cannot write ${options.target}: ${reason(error)}`);
+    throw new StartError(`sluice backup: cannot write ${options.target}: ${fileErrorReason(error)}`);
   }
 
   let db: Database | undefined;
@@ -135,7 +126,7 @@ export function backup(options: BackupOptions): BackupResult {
       if (!table) throw new StartError(`sluice backup: ${source} is not a Sluice event log (no events table)`);
     } catch (error) {
       if (error instanceof StartError) throw error;
-      throw new StartError(`sluice backup: cannot read ${source}: ${reason(error)}`);
+      throw new StartError(`sluice backup: cannot read ${source}: ${fileErrorReason(error)}`);
     }
     try {
       // One read transaction: a snapshot of every committed event, whatever the server does meanwhile.
@@ -143,7 +134,7 @@ export function backup(options: BackupOptions): BackupResult {
     } catch (error) {
       const code = (error as { code?: string }).code ?? "";
       const userFixable = /CANTOPEN|READONLY|PERM|AUTH/.test(code);
-      const message = `cannot copy ${source} to ${options.target}: ${reason(error)}`;
+      const message = `cannot copy ${source} to ${options.target}: ${fileErrorReason(error)}`;
       // main() prints a run-time failure as "sluice: <message>" (exit 1), a StartError as it is (exit 2).
       throw userFixable ? new StartError(`sluice backup: ${message}`) : new Error(`backup: ${message}`);
     }
@@ -199,7 +190,7 @@ function copyVault(from: string, to: string): string {
   try {
     bytes = readFileSync(from);
   } catch (error) {
-    throw new StartError(`sluice backup: the event log was copied, but not the vault: cannot read ${from}: ${reason(error)}`);
+    throw new StartError(`sluice backup: the event log was copied, but not the vault: cannot read ${from}: ${fileErrorReason(error)}`);
   }
   const temp = tempBeside(to);
   try {
@@ -208,7 +199,7 @@ function copyVault(from: string, to: string): string {
     renameSync(temp, to);
   } catch (error) {
     removeQuietly(temp);
-    throw new StartError(`sluice backup: the event log was copied, but not the vault: cannot write ${to}: ${reason(error)}`);
+    throw new StartError(`sluice backup: the event log was copied, but not the vault: cannot write ${to}: ${fileErrorReason(error)}`);
   }
   return to;
 }
