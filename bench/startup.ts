@@ -32,6 +32,8 @@ import { TokensEstimated } from "../events/catalog/tokens.ts";
 import { EventLog } from "../events/log.ts";
 import { LiveProjections, projections, rebuild, SNAPSHOT_EVERY } from "../events/projections/index.ts";
 import { listSnapshots, loadSnapshot, writeSnapshot } from "../events/snapshot.ts";
+import type { Gateway } from "../core/gateway.ts";
+import { usageReport, type UsageQuery } from "../core/server/api-usage.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
@@ -256,6 +258,27 @@ async function main(): Promise<void> {
   console.log(`snapshot at seq ${fmt(events)}: ${mb(write.bytes)} JSON; write ${write.ms} ms (encode ${write.encodeMs} ms, SQLite ${write.writeMs} ms; median of 3: ${median(writes.map((w) => w.ms))} ms); read + decode ${loadMs} ms`);
   console.log(`  by projection: ${sizes.join(", ")}`);
   console.log(`target (RELIABILITY T12: restart ≤ ${fmt(TARGETS.bootFromSnapshotMs)} ms with 10^6 events), projections from a snapshot: ${fmt(Math.max(warmMs, fromBack.ms))} ms ${Math.max(warmMs, fromBack.ms) <= TARGETS.bootFromSnapshotMs ? "✓" : "✗"} (from event 1: ${fmt(cold.ms)} ms)`);
+  // GET /api/usage over this month of traffic: the report the endpoint answers with, timed.
+  const gw = { projections: warm[0]!.live, config: { providers: [] } } as unknown as Gateway;
+  const lastAt = Math.max(...Object.values(warm[0]!.live.get("usageRollup").buckets).map((b) => b.hour)) + 3_600_000;
+  const queries: Array<[string, UsageQuery]> = [
+    ["group=provider,model (all time)", { dimensions: ["provider", "model"], filters: {} }],
+    ["group=caller&period=day", { dimensions: ["caller"], period: "day", filters: {} }],
+    ["group=hour, last 24 h", { dimensions: [], period: "hour", since: lastAt - 86_400_000, filters: {} }],
+    ["group=route,model&provider=… (filtered)", { dimensions: ["route", "model"], filters: { provider: new Set(["openai"]) } }],
+  ];
+  const usageTimes = queries.map(([name, query]) => {
+    const times = [0, 1, 2, 3, 4].map(() => {
+      const started = performance.now();
+      usageReport(gw, query);
+      return performance.now() - started;
+    });
+    return [name, median(times).toFixed(1)];
+  });
+  console.log(`
+/api/usage report over ${fmt(Object.keys(warm[0]!.live.get("usageRollup").buckets).length)} hourly buckets (median of 5)
+`);
+  console.log(table(["query", "ms"], usageTimes as string[][]));
   const snapshots = listSnapshots(log, projections).map((s) => s.seq);
 
   let archived: Record<string, unknown> | undefined;

@@ -18,7 +18,7 @@ type Period = "day" | "hour";
 const PARAMS = new Set<string>(["group", "since", "until", ...DIMENSIONS]);
 const DAY_MS = 24 * HOUR_MS;
 
-interface UsageQuery {
+export interface UsageQuery {
   dimensions: Dimension[];
   period?: Period;
   /** Hours starting in [since, until) are summed. */
