@@ -437,13 +437,26 @@ export class EventLog {
     return [...files.values()].sort((a, b) => a.firstSeq - b.firstSeq || b.lastSeq - a.lastSeq);
   }
 
-  /** One request's events, in order. */
+  /** One request's events, in order: from the live log, else from the archive that holds it. */
   forRequest(request: string): EventRecord[] {
-    return this.db.select({ seq: events.seq, id: events.id, type: events.type, at: events.at, data: events.data })
+    const live = this.db.select({ seq: events.seq, id: events.id, type: events.type, at: events.at, data: events.data })
       .from(events)
       .where(eq(events.request, request))
       .orderBy(asc(events.seq))
       .all() as EventRecord[];
+    if (live.length > 0 || this.firstSeq <= 1) return live;
+    // An archive never splits a request: the whole timeline is in one file. Newest first.
+    for (const file of this.archives().reverse()) {
+      if (!existsSync(file.path)) continue;
+      const archive = new Database(file.path, { readonly: true, strict: true });
+      try {
+        const rows = archive.query("SELECT seq, id, type, at, data FROM events WHERE request = ?1 ORDER BY seq").all(request) as Array<{ seq: number; id: string; type: string; at: number; data: string }>;
+        if (rows.length > 0) return rows.map((r) => ({ seq: r.seq, id: r.id, type: r.type, at: r.at, data: JSON.parse(r.data) }));
+      } finally {
+        archive.close();
+      }
+    }
+    return [];
   }
 
   /** Whether every stored event validates against its type's schema (unknown types fail). */

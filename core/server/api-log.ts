@@ -140,6 +140,15 @@ const query = (log: EventLog, text: SQL) => log.db.all<Row>(text).map(recordOf);
 
 /** Events with seq in (after, upTo], of the given types only when `types` is set, in order. */
 export function readEvents(log: EventLog, after: number, limit: number, upTo: number, types?: ReadonlySet<string>): EventRecord[] {
+  // Seqs moved to an archive file (sluice archive) are read from it.
+  if (after + 1 < log.firstSeq) {
+    const out: EventRecord[] = [];
+    for (const event of log.range(after, Math.min(upTo, log.lastSeq))) {
+      if (!types || types.has(event.type)) out.push(event);
+      if (out.length >= limit || event.seq >= log.firstSeq) break;
+    }
+    if (out.length > 0) return out;
+  }
   if (!types) return log.read(after, limit, upTo);
   return query(log, sql`SELECT seq, id, type, at, data FROM events WHERE seq > ${after} AND seq <= ${upTo}
     AND type IN (SELECT value FROM json_each(${JSON.stringify([...types])})) ORDER BY seq LIMIT ${limit}`);

@@ -140,6 +140,10 @@ describe("sluice archive", () => {
     await burst(running.url, "b", 8);
 
     const straddle = running.gw.log.forRequest(straddleId);
+    // A request wholly before the date, to find again once it is archived.
+    const early = [...running.gw.log.all()].find((e) => e.type === "request.received")!;
+    const earlyId = (early.data as { request: string }).request;
+    const earlyTimeline = running.gw.log.forRequest(earlyId);
     expect(straddle[0]!.at).toBeLessThan(date);
     expect(straddle.at(-1)!.at).toBeGreaterThanOrEqual(date);
     const lastBefore = running.gw.log.lastSeq;
@@ -172,8 +176,13 @@ describe("sluice archive", () => {
     expect(raw.query("SELECT count(*) AS n, min(seq) AS first, max(seq) AS last FROM events").get()).toEqual({ n: boundary, first: 1, last: boundary });
     raw.close();
     expect(running.gw.log.firstSeq).toBe(boundary + 1);
-    // The straddling request is whole in the live log.
+    // The straddling request is whole in the live log; an archived one is found in its archive.
     expect(running.gw.log.forRequest(straddleId)).toEqual(straddle);
+    expect(earlyTimeline[0]!.seq).toBeLessThanOrEqual(boundary);
+    expect(running.gw.log.forRequest(earlyId)).toEqual(earlyTimeline);
+    // GET /api/events reads archived seqs from the archive.
+    const { readEvents } = await import("../../core/server/api-log.ts");
+    expect(readEvents(running.gw.log, 0, 3, running.gw.log.lastSeq).map((e) => e.seq)).toEqual([1, 2, 3]);
 
     // seq goes on: a new request after the archive gets the next seq, no gap anywhere.
     const lastAfterLoad = running.gw.log.lastSeq;
