@@ -210,10 +210,11 @@ export function whatIf(events: Iterable<EventRecord>, config: Config, options: W
       const d = event.data;
       const asked = received.get(d.request);
       const model = asked?.model ?? d.alias ?? d.route ?? "";
-      const resolution = resolve(config, model);
-      const routeName = resolution?.route?.name;
-      const position = routeName !== undefined ? positions.get(routeName) ?? 0 : 0;
-      if (routeName !== undefined) positions.set(routeName, position + 1);
+      const position = (route: string) => {
+        const n = positions.get(route) ?? 0;
+        positions.set(route, n + 1);
+        return n;
+      };
       const recorded = {
         ...(d.tier !== undefined ? { tier: d.tier } : {}), ...(d.score !== undefined ? { score: d.score } : {}),
         ...(d.affinity !== undefined ? { affinity: d.affinity } : {}),

@@ -7,7 +7,7 @@ import { gatewayError, isGatewayError, statusOf, type GatewayError } from "../er
 import type { Gateway } from "../gateway.ts";
 import type { ExecutorPlugin } from "../plugins/hooks.ts";
 import { decide, type RouteInput } from "../routing/decide.ts";
-import { resolve, type Target } from "../routing/resolve.ts";
+import type { Target } from "../routing/resolve.ts";
 import type { RouteConfig } from "../../schemas/config.ts";
 import { modelInfo, type Price } from "../models/catalog.ts";
 import { keyAllows } from "../keys/keys.ts";
@@ -205,11 +205,10 @@ export async function admit<D extends { model: string; stream?: boolean }>(
   }
 
   const facts = options.facts(decoded);
-  const resolution = resolve(gw.config, model);
   const now = Date.now();
   const decided = decide(
     gw.config,
-    { id: frame.id, model, ...facts, position: resolution?.route ? nextPosition(gw, resolution.route.name) : 0 },
+    { id: frame.id, model, ...facts, position: (route) => nextPosition(gw, route) },
     { health: gw.projections.get("health"), sticky: gw.projections.get("routing").sticky, now },
   );
   if (!decided.ok && !decided.decision) return reject(frame, decided.error, model, stream);

@@ -25,8 +25,11 @@ export interface RouteInput {
   /** The request, for the complexity tier and the affinity digest (absent on replay: `recorded` stands in). */
   ir?: Request;
   recorded?: { tier?: string; score?: number; affinity?: string };
-  /** How many decisions the route made before this one (the round-robin position). */
-  position: number;
+  /**
+   * How many decisions the route made before this one (the round-robin position); asked once per
+   * decision of a route, so a live caller may count it as it answers.
+   */
+  position(route: string): number;
 }
 
 export interface RouteState {
@@ -95,7 +98,8 @@ export function decide(config: Config, input: RouteInput, state: RouteState): De
     available.push(target);
   }
 
-  let ordered = order(strategy, available, input, state.health);
+  const position = route ? input.position(route.name) : 0;
+  let ordered = order(strategy, available, input, position, state.health);
   if (route?.affinity) {
     const digest = input.ir ? affinityDigest(input.ir) : input.recorded?.affinity;
     if (digest !== undefined) {
@@ -164,13 +168,13 @@ function expectedCost(target: Target, input: RouteInput): number | undefined {
   return (input.inputTokens * price.input + output * price.output) / 1e6;
 }
 
-function order(strategy: StrategyName, targets: Target[], input: RouteInput, health: HealthState): Target[] {
+function order(strategy: StrategyName, targets: Target[], input: RouteInput, position: number, health: HealthState): Target[] {
   if (targets.length < 2) return targets;
   switch (strategy) {
     case "priority":
       return targets;
     case "round-robin": {
-      const start = input.position % targets.length;
+      const start = position % targets.length;
       return [...targets.slice(start), ...targets.slice(0, start)];
     }
     case "random":

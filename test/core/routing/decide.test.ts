@@ -25,7 +25,7 @@ const PROVIDERS = `providers:
   - { id: c, kind: openai, base_url: "http://127.0.0.1:3/v1", models: [m3], model_info: { m3: { price: { input: 3, output: 3 } } } }
 `;
 const route = (extra: string) => config(`${PROVIDERS}routes:\n  - { name: r, targets: [a/m1, b/m2, c/m3], ${extra} }\n`);
-const input = (over: Partial<RouteInput> = {}): RouteInput => ({ id: "req_1", model: "r", inputTokens: 10, position: 0, ...over });
+const input = (over: Partial<RouteInput> = {}): RouteInput => ({ id: "req_1", model: "r", inputTokens: 10, position: () => 0, ...over });
 const calm = { health: { providers: {}, targets: {} } as HealthState, sticky: {}, now: T };
 const orderOf = (cfg: Config, i: RouteInput = input(), state = calm) => {
   const d = decide(cfg, i, state);
@@ -41,7 +41,7 @@ describe("strategies", () => {
 
   test("round-robin starts one further along at each decision", () => {
     const cfg = route("strategy: round-robin");
-    expect([0, 1, 2, 3].map((position) => orderOf(cfg, input({ position }))[0])).toEqual(["a/m1", "b/m2", "c/m3", "a/m1"]);
+    expect([0, 1, 2, 3].map((n) => orderOf(cfg, input({ position: () => n }))[0])).toEqual(["a/m1", "b/m2", "c/m3", "a/m1"]);
   });
 
   test("random is seeded by the request id: the same id draws the same order, ids spread over targets", () => {
