@@ -14,7 +14,7 @@ Usage: sluice <command> [flags]
 
 Commands:
   serve    start the gateway (default 127.0.0.1:2402)
-  replay   rebuild state from an event log, or show one request's timeline
+  replay   rebuild state from an event log, explain a request's routing, or re-route under another config
   keys     create, list and revoke caller keys
   backup   copy the event log (and vault) to a file while the server runs
   vault    store provider API keys encrypted (set, list, rm)
