@@ -104,6 +104,14 @@ export const RouteSchema = Type.Object({
   capture: Type.Optional(Type.Object({
     max_bytes: Type.Integer({ minimum: 256, maximum: 16 * 1024 * 1024, default: 65_536 }),
   }, { additionalProperties: false })),
+  /**
+   * Compressors for this route's requests: `false` turns them all off, `{ skip: [names] }` some
+   * of them (a request can do the same with the header `x-sluice-compress: off` or `-name,-name`).
+   */
+  compress: Type.Optional(Type.Union([
+    Type.Boolean(),
+    Type.Object({ skip: Type.Array(Type.String({ minLength: 1 })) }, { additionalProperties: false }),
+  ])),
   /** Overrides of the global `timeouts` for requests to this route (a provider's own override still wins). */
   timeouts: Type.Optional(Type.Partial(timeouts(false), { additionalProperties: false })),
 }, { additionalProperties: false });

@@ -4,7 +4,7 @@ import { deadlineFor, forTarget, isPassthrough, runAttempt, type RequestContext,
 import { isGatewayError } from "../errors.ts";
 import { continueConversation, responseIdFor, storeTurn } from "./conversation.ts";
 import { admit, failEarly, overBudget, tryTargets, withFrame } from "./frame.ts";
-import { runRequestPlugins } from "./plugins.ts";
+import { compressorsFor, runRequestPlugins } from "./plugins.ts";
 import { captureBodies } from "./capture.ts";
 import { respond } from "./respond.ts";
 import { quickEstimate } from "../tokens/count.ts";
@@ -53,7 +53,8 @@ export function handleGeneration(
       decoded = continued.request;
     }
 
-    const plugged = await runRequestPlugins(gw, decoded, { request: frame.id, model: publicModel });
+    const plugged = await runRequestPlugins(gw, decoded, { request: frame.id, model: publicModel },
+      compressorsFor(gw, admitted.route, http.headers.get("x-sluice-compress")));
     if ("error" in plugged) return failEarly(frame, plugged.error);
     const ctx: RequestContext = {
       gw, id: frame.id, codec, ir: plugged.request, raw, modified: plugged.modified || decoded !== admitted.decoded, signal: http.signal,

@@ -1,7 +1,10 @@
 import { gatewayError, type GatewayError } from "../errors.ts";
 import type { Gateway } from "../gateway.ts";
 import type { Request } from "../ir.ts";
-import type { AuthInput, HookContext } from "../plugins/hooks.ts";
+import type { AuthInput, CompressorPlugin, HookContext } from "../plugins/hooks.ts";
+import { CompressionApplied } from "../../events/catalog/compression.ts";
+import type { RouteConfig } from "../../schemas/config.ts";
+import { textTokens } from "../tokens/count.ts";
 import type { CallerKey } from "../../events/projections/keys.ts";
 import { checkKey, keysInUse } from "../keys/keys.ts";
 
@@ -60,8 +63,71 @@ export async function authenticate(gw: Gateway, http: globalThis.Request): Promi
   return { deny: DENIED };
 }
 
+/**
+ * Which compressors may run for a request: all loaded ones, less those its route (`compress`)
+ * or its `x-sluice-compress` header (`off`, or `-name,-name`) turns off.
+ */
+export function compressorsFor(gw: Gateway, route: RouteConfig | undefined, header: string | null): CompressorPlugin[] {
+  const all = gw.plugins.compressors();
+  if (all.length === 0 || route?.compress === false) return [];
+  const value = header?.trim().toLowerCase();
+  if (value === "off" || value === "false" || value === "0") return [];
+  const skip = new Set([
+    ...(typeof route?.compress === "object" ? route.compress.skip : []),
+    ...(value ? value.split(",").map((s) => s.trim()).filter((s) => s.startsWith("-")).map((s) => s.slice(1)) : []),
+  ]);
+  return skip.size === 0 ? all : all.filter((c) => !skip.has(c.name.toLowerCase()) && !skip.has(c.name));
+}
+
+/**
+ * Where compressors may work: the messages after the last assistant turn — the newest user turn
+ * or tool results, which no earlier request of the conversation sent. Everything before it (and
+ * the system prompt) stays byte for byte, so the provider's prompt cache keeps matching.
+ */
+export function freshTail(request: Request): number {
+  const last = request.messages.findLastIndex((m) => m.role === "assistant");
+  return last + 1;
+}
+
+function tailTokens(messages: Request["messages"]): number {
+  let n = 0;
+  for (const message of messages) {
+    for (const part of message.content) {
+      if (part.type === "text") n += textTokens(part.text);
+      else if (part.type === "tool-result") for (const inner of part.content) if (inner.type === "text") n += textTokens(inner.text);
+    }
+  }
+  return n;
+}
+
+/** Run the compressors over the fresh tail only; record what each saved; skip one that throws. */
+async function compress(gw: Gateway, request: Request, ctx: HookContext, compressors: CompressorPlugin[]): Promise<Request> {
+  if (compressors.length === 0) return request;
+  const from = freshTail(request);
+  if (from >= request.messages.length) return request;
+  const prefix = request.messages.slice(0, from);
+  let tail = request.messages.slice(from);
+  let changed = false;
+  for (const compressor of compressors) {
+    try {
+      const next = await compressor.compress({ ...request, messages: tail }, ctx);
+      if (!next || next.messages === tail) continue;
+      const before = tailTokens(tail);
+      const after = tailTokens(next.messages);
+      tail = next.messages;
+      changed = true;
+      void gw.log.append(CompressionApplied, { request: ctx.request, compressor: compressor.name, tokens_before: before, tokens_after: after });
+    } catch (error) {
+      gw.plugins.failed(compressor, error, ctx.request);
+    }
+  }
+  return changed ? { ...request, messages: [...prefix, ...tail] } : request;
+}
+
 /** Cloak, then compressors, in order. `modified` says whether anything changed the request. */
-export async function runRequestPlugins(gw: Gateway, request: Request, ctx: HookContext): Promise<{ request: Request; modified: boolean } | { error: GatewayError }> {
+export async function runRequestPlugins(
+  gw: Gateway, request: Request, ctx: HookContext, compressors: CompressorPlugin[] = gw.plugins.compressors(),
+): Promise<{ request: Request; modified: boolean } | { error: GatewayError }> {
   let current = request;
   let modified = false;
   for (const cloak of gw.plugins.cloaks()) {
@@ -76,16 +142,10 @@ export async function runRequestPlugins(gw: Gateway, request: Request, ctx: Hook
       return { error: gatewayError("unavailable", "the privacy cloak failed; the request was not sent", { retryAfter: 1 }) };
     }
   }
-  for (const compressor of gw.plugins.compressors()) {
-    try {
-      const next = await compressor.compress(current, ctx);
-      if (next && next !== current) {
-        current = next;
-        modified = true;
-      }
-    } catch (error) {
-      gw.plugins.failed(compressor, error, ctx.request);
-    }
+  const compressed = await compress(gw, current, ctx, compressors);
+  if (compressed !== current) {
+    current = compressed;
+    modified = true;
   }
   return { request: current, modified };
 }

@@ -1,5 +1,6 @@
 import type { EventDefinition } from "../define.ts";
 import * as capture from "./capture.ts";
+import * as compression from "./compression.ts";
 import * as config from "./config.ts";
 import * as key from "./key.ts";
 import * as plugin from "./plugin.ts";
@@ -11,6 +12,7 @@ import * as signature from "./signature.ts";
 import * as tokens from "./tokens.ts";
 
 export * from "./capture.ts";
+export * from "./compression.ts";
 export * from "./config.ts";
 export * from "./key.ts";
 export * from "./plugin.ts";
@@ -23,7 +25,7 @@ export * from "./tokens.ts";
 
 /** Every event type Sluice knows, by type name; append and replay validate against it. */
 export const catalog: ReadonlyMap<string, EventDefinition> = new Map(
-  [capture, config, key, plugin, request, response, routing, server, signature, tokens]
+  [capture, compression, config, key, plugin, request, response, routing, server, signature, tokens]
     .flatMap((family) => Object.values(family))
     .filter((value): value is EventDefinition => typeof value === "object" && value !== null && "check" in value && "type" in value)
     .map((definition) => [definition.type, definition]),
