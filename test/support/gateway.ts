@@ -22,7 +22,9 @@ export function tempDir(prefix = "sluice-test-"): string {
 export async function startGateway(yaml: string, options: { plugins?: Plugin[]; env?: NodeJS.ProcessEnv } = {}): Promise<TestGateway> {
   const dir = tempDir();
   const configPath = join(dir, "sluice.yaml");
-  writeFileSync(configPath, yaml);
+  // Token-estimate sampling is random (5 % by default): off unless a test sets it, so that
+  // request timelines are exact.
+  writeFileSync(configPath, /^tokens:/m.test(yaml) ? yaml : `${yaml}\ntokens: { estimate_sample: 0 }\n`);
   const lines: string[] = [];
   const logger = pino({ level: "debug", redact: { paths: ["authorization", "*.authorization", "api_key", "*.api_key"], censor: "[redacted]" } }, {
     write: (line: string) => {
