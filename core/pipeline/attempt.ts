@@ -97,10 +97,19 @@ export function forTarget(requestCtx: RequestContext, target: Target): { ctx: Re
   return { ctx: ir === requestCtx.ir ? requestCtx : { ...requestCtx, ir, modified: true }, adjustments };
 }
 
-export async function runAttempt(requestCtx: RequestContext, configured: Target, executor: ExecutorPlugin): Promise<Outcome> {
+/**
+ * `prepared` is forTarget's result for this target when the caller already made it (for the
+ * passthrough flag on attempt.started), so it is not made twice. It is made from the configured
+ * target, whose provider object the model-facts cache knows; secrets go only into the copy the
+ * executor gets.
+ */
+export async function runAttempt(
+  requestCtx: RequestContext, configured: Target, executor: ExecutorPlugin, prepared = forTarget(requestCtx, configured),
+): Promise<Outcome> {
   const target = withSecrets(requestCtx.gw, configured);
   if (isGatewayError(target)) return { ok: false, error: target, status: 0, adjustments: [] };
-  const { ctx, adjustments } = forTarget(requestCtx, target);
+  const ctx = prepared.ctx;
+  const adjustments = [...prepared.adjustments];
   const signal = new AttemptSignal(ctx.signal, ctx.deadlineAt, timeoutsFor(ctx.gw.config, ctx.route, target));
   const ir: Request = { ...ctx.ir, model: target.model };
   try {

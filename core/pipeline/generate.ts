@@ -9,6 +9,7 @@ import { captureBodies } from "./capture.ts";
 import { respond } from "./respond.ts";
 import { quickEstimate } from "../tokens/count.ts";
 import type { AttemptSignal } from "./upstream.ts";
+import type { Target } from "../routing/resolve.ts";
 
 // The life of one generation request: admit (decode, authenticate, route, `request.received`
 // on record before any upstream is called), request plugins, attempts with fallback, and the
@@ -62,14 +63,21 @@ export function handleGeneration(
       settle: frame.settle,
       ...(frame.budget ? { overBudget: (chars: number) => overBudget(frame, chars) } : {}),
     };
+    // Each target's request is prepared once, for the attempt.started record and the attempt itself.
+    const prepared = new Map<string, ReturnType<typeof forTarget>>();
+    const prepare = (target: Target) => {
+      let made = prepared.get(target.id);
+      if (!made) prepared.set(target.id, (made = forTarget(ctx, target)));
+      return made;
+    };
     const response = await tryTargets<{ source: Source; signal: AttemptSignal }>(frame, {
       targets,
       deadlineAt: ctx.deadlineAt,
       publicModel,
       signal: http.signal,
-      passthrough: (executor, target) => isPassthrough(forTarget(ctx, target).ctx, executor),
+      passthrough: (executor, target) => isPassthrough(prepare(target).ctx, executor),
       async attempt(target, executor) {
-        const outcome = await runAttempt(ctx, target, executor);
+        const outcome = await runAttempt(ctx, target, executor, prepare(target));
         return outcome.ok
           ? { ok: true, value: { source: outcome.source, signal: outcome.signal }, status: outcome.status, adjustments: outcome.adjustments }
           : outcome;
