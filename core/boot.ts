@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import { ConfigApplied } from "../events/catalog/config.ts";
 import { EventLog } from "../events/log.ts";
 import { watchHealth } from "./routing/health-watch.ts";
-import { fileErrorReason } from "../events/file-error.ts";
+import { fileErrorReason } from "../events/files.ts";
 import { Limiter } from "./keys/limits.ts";
 import { checkVaultRefs, keySourceFromEnv, Vault, VaultError, vaultSecrets } from "./vault/index.ts";
 import { LiveProjections } from "../events/projections/index.ts";

@@ -1,6 +1,6 @@
 import { Database } from "bun:sqlite";
-import { fileErrorReason } from "./file-error.ts";
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { fileErrorReason, fsyncPath } from "./files.ts";
+import { existsSync, mkdirSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import type { EventRecord } from "./define.ts";
 import { EventLog, EventLogError, eventsTableSql } from "./log.ts";
@@ -129,16 +129,6 @@ export interface ArchiveResult extends ArchivePlan {
   freeBytes: number;
   ms: number;
 }
-
-function fsyncPath(path: string, flags: "r" | "r+" = "r+"): void {
-  const fd = openSync(path, flags);
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 
 /**
  * Move the events older than `before` out of `log` (a writable log: the live events.db, opened

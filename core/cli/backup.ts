@@ -1,6 +1,6 @@
 import { Database } from "bun:sqlite";
-import { fileErrorReason } from "../../events/file-error.ts";
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { fileErrorReason, fsyncPath } from "../../events/files.ts";
+import { existsSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { StartError } from "../boot.ts";
@@ -51,16 +51,6 @@ export interface BackupResult {
   ms: number;
   /** Where the vault was copied, if the data dir has one. */
   vault?: string;
-}
-
-
-function fsyncPath(path: string, flags: "r" | "r+" = "r+"): void {
-  const fd = openSync(path, flags);
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 function removeQuietly(...paths: string[]): void {

@@ -1,3 +1,5 @@
+import { closeSync, fsyncSync, openSync } from "node:fs";
+
 /** One short line for a file-system error, for a CLI line or a start-up error (never a stack). */
 export function fileErrorReason(error: unknown): string {
   const code = (error as NodeJS.ErrnoException)?.code;
@@ -8,4 +10,14 @@ export function fileErrorReason(error: unknown): string {
   if (code === "ENOTDIR") return "a parent is not a directory";
   if (code === "EISDIR") return "is a directory";
   return ((error as Error)?.message ?? String(error)).split("\n")[0]!;
+}
+
+/** Flush a file (or, opened read-only, a directory entry) to disk. */
+export function fsyncPath(path: string, flags: "r" | "r+" = "r+"): void {
+  const fd = openSync(path, flags);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
