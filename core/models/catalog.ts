@@ -123,43 +123,86 @@ export interface PriceFact {
   price: Price;
   /** `config`: the provider's model_info in sluice.yaml; `genai-prices`: the bundled dataset. */
   source: "config" | "genai-prices";
+  /** A date (YYYY-MM-DD) for every price; `effective_basis` says what it means. */
+  effective: string;
   /**
-   * The date the price applies from (YYYY-MM-DD): the config's `effective`, or the start date of
-   * the dataset's price in force; else the dataset's update time when it was refreshed with
-   * genai-prices' updatePrices. null when none is known (the bundled data has no update stamp,
-   * and a model's first price has no start date).
+   * `from`: the price applies from that date (the config's `effective`, or the start date of the
+   * dataset's price in force, for a price that changed over time).
+   * `updated`: the dataset's entry was refreshed that day (genai-prices' updatePrices).
+   * `as_of`: no start date is recorded, so the date is the latest one the price is known to be in
+   * force: for the dataset, its newest recorded price change at this provider (the dataset
+   * records no change to this price up to then); for a config price without `effective`, the
+   * day this config was loaded.
    */
-  effective: string | null;
+  effective_basis: "from" | "updated" | "as_of";
 }
 
 const DAY = /^\d{4}-\d{2}-\d{2}/;
+const dayOf = (at: Date) => at.toISOString().slice(0, 10);
+
+/** The start dates of a model's dated prices in force at `at`. */
+function startDates(model: LibraryModel, at: Date): string[] {
+  if (!Array.isArray(model.prices)) return [];
+  return model.prices
+    .flatMap((p) => p.constraint?.type === "start_date" ? [p.constraint.start_date] : [])
+    .filter((day) => new Date(`${day}T00:00:00Z`) <= at);
+}
 
 /** The start date of the dated price in force at `at`, for a model whose price changed over time. */
 function startDate(model: LibraryModel, at: Date): string | undefined {
-  if (!Array.isArray(model.prices)) return undefined;
-  const started = model.prices
-    .flatMap((p) => p.constraint?.type === "start_date" ? [p.constraint.start_date] : [])
-    .filter((day) => new Date(`${day}T00:00:00Z`) <= at);
-  return started.sort().at(-1);
+  return startDates(model, at).sort().at(-1);
 }
+
+// Providers whose price histories date the dataset: it records their changes up to when it was
+// compiled, so its newest recorded change (not after `at`) is a day every one of its prices is
+// known to have been in force, dated or not.
+const DATING_PROVIDERS = ["openai", "anthropic", "google", "aws", "mistral", "openrouter", "deepseek", "x-ai"];
+let asOfCache: { day: string; asOf: string | undefined } | undefined;
+
+/** The newest price change the bundled dataset records up to `at`. */
+function datasetAsOf(at: Date): string | undefined {
+  const day = dayOf(at);
+  if (asOfCache?.day === day) return asOfCache.asOf;
+  let newest: string | undefined;
+  for (const id of DATING_PROVIDERS) {
+    for (const model of findProvider({ providerId: id })?.models ?? []) {
+      for (const started of startDates(model, at)) if (newest === undefined || started > newest) newest = started;
+    }
+  }
+  asOfCache = { day, asOf: newest };
+  return newest;
+}
+
+/** When each provider config object was first seen: the day a config price without `effective` is known from. */
+const loadedOn = new WeakMap<ProviderConfig, string>();
 
 /** The price of `model` at `provider` in force at `at`, where it came from and since when; undefined if unknown. */
 export function priceOf(provider: ProviderConfig, model: string, at: Date = new Date()): PriceFact | undefined {
   const own = configured(provider, model)?.price;
   if (own) {
-    const effective = "effective" in own && typeof own.effective === "string" && DAY.test(own.effective) ? own.effective.slice(0, 10) : null;
     const price: Price = {
       input: own.input, output: own.output,
       ...(own.cached_input !== undefined ? { cached_input: own.cached_input } : {}),
       ...(own.cache_write !== undefined ? { cache_write: own.cache_write } : {}),
     };
-    return { price, source: "config", effective };
+    if ("effective" in own && typeof own.effective === "string" && DAY.test(own.effective)) {
+      return { price, source: "config", effective: own.effective.slice(0, 10), effective_basis: "from" };
+    }
+    let loaded = loadedOn.get(provider);
+    if (loaded === undefined) loadedOn.set(provider, (loaded = dayOf(new Date())));
+    return { price, source: "config", effective: loaded, effective_basis: "as_of" };
   }
   const entry = libraryEntry(provider, model, at);
   const price = libraryPrice(entry?.model_price);
   if (!entry || !price) return undefined;
-  const updated = entry.auto_update_timestamp !== undefined && DAY.test(entry.auto_update_timestamp) ? entry.auto_update_timestamp.slice(0, 10) : undefined;
-  return { price, source: "genai-prices", effective: startDate(entry.model, at) ?? updated ?? null };
+  const started = startDate(entry.model, at);
+  if (started) return { price, source: "genai-prices", effective: started, effective_basis: "from" };
+  if (entry.auto_update_timestamp !== undefined && DAY.test(entry.auto_update_timestamp)) {
+    return { price, source: "genai-prices", effective: entry.auto_update_timestamp.slice(0, 10), effective_basis: "updated" };
+  }
+  // Never changed in the dataset's record: in force as of the newest change the dataset records
+  // (the request's own day only if the dataset records none, which the bundled one does).
+  return { price, source: "genai-prices", effective: datasetAsOf(at) ?? dayOf(at), effective_basis: "as_of" };
 }
 
 /**

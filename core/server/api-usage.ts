@@ -174,12 +174,15 @@ export function pricesReport(gw: Gateway) {
   const now = new Date();
   return {
     unit: "USD per million tokens",
-    notes: ["reasoning tokens are billed as output tokens (they are counted within output_tokens)"],
+    notes: [
+      "reasoning tokens are billed as output tokens (they are counted within output_tokens)",
+      "effective_basis: from = the price applies from that date; updated = the dataset entry was refreshed that day; as_of = no start date is recorded, the price is known in force on that date (the price dataset's newest recorded change, or the day the config was loaded)",
+    ],
     data: gw.config.providers.flatMap((provider) => provider.models.filter((m) => !m.includes("*")).map((model) => {
       const fact = priceOf(provider, model, now);
       return fact
-        ? { provider: provider.id, model, priced: true, price: fact.price, source: fact.source, effective: fact.effective }
-        : { provider: provider.id, model, priced: false, price: null, source: null, effective: null };
+        ? { provider: provider.id, model, priced: true, price: fact.price, source: fact.source, effective: fact.effective, effective_basis: fact.effective_basis }
+        : { provider: provider.id, model, priced: false, price: null, source: null, effective: null, effective_basis: null };
     })),
   };
 }

@@ -183,8 +183,8 @@ describe("GET /api/prices", () => {
     expect(body.unit).toBe("USD per million tokens");
     expect(body.notes.join(" ")).toContain("reasoning tokens are billed as output");
     expect(body.data).toEqual([
-      { provider: "p", model: "priced", priced: true, price: PRICE, source: "config", effective: null },
-      { provider: "p", model: "free-model", priced: false, price: null, source: null, effective: null },
+      { provider: "p", model: "priced", priced: true, price: PRICE, source: "config", effective: new Date().toISOString().slice(0, 10), effective_basis: "as_of" },
+      { provider: "p", model: "free-model", priced: false, price: null, source: null, effective: null, effective_basis: null },
     ]);
   });
 });
@@ -195,17 +195,34 @@ describe("priceOf", () => {
 
   test("a configured price wins, with its effective date when given", () => {
     const own = provider("https://api.openai.com/v1", { "gpt-4o": { price: { input: 1, output: 2, effective: "2026-01-15" } } });
-    expect(priceOf(own, "gpt-4o")).toEqual({ price: { input: 1, output: 2 }, source: "config", effective: "2026-01-15" });
+    expect(priceOf(own, "gpt-4o")).toEqual({ price: { input: 1, output: 2 }, source: "config", effective: "2026-01-15", effective_basis: "from" });
   });
 
   test("the dataset's price, with the start date of the price in force when it changed over time", () => {
     const anthropic = provider("https://api.anthropic.com");
     const before = priceOf(anthropic, "claude-opus-4-6", new Date("2026-03-12T00:00:00Z"));
     const after = priceOf(anthropic, "claude-opus-4-6", new Date("2026-03-14T00:00:00Z"));
-    expect(after).toMatchObject({ source: "genai-prices", effective: "2026-03-13" });
-    expect(before?.effective ?? null).not.toBe("2026-03-13");
+    expect(after).toMatchObject({ source: "genai-prices", effective: "2026-03-13", effective_basis: "from" });
+    expect(before?.effective).not.toBe("2026-03-13");
     const plain = priceOf(provider("https://api.openai.com/v1"), "gpt-4o");
     expect(plain).toMatchObject({ source: "genai-prices", price: { input: expect.any(Number), output: expect.any(Number) } });
     expect(priceOf(provider("http://127.0.0.1:9"), "my-local-model")).toBeUndefined();
+  });
+
+  test("every dataset price has a date: an undated one is dated as of the dataset's newest recorded change, never later than asked", () => {
+    const groq = provider("https://api.groq.com/openai/v1"); // the dataset records no price change at Groq
+    const at = new Date("2026-11-01T00:00:00Z");
+    const fact = priceOf(groq, "llama-3.3-70b-versatile", at);
+    expect(fact).toMatchObject({ source: "genai-prices", effective_basis: "as_of", effective: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/) });
+    expect(fact!.effective <= "2026-11-01").toBe(true);
+    // Anthropic's newest dated change (2026-03-13) is a lower bound: the dataset knows later ones elsewhere.
+    expect(fact!.effective >= "2026-03-13").toBe(true);
+    // Asked about an earlier day, the date moves back with it: no change after the day asked counts.
+    const earlier = priceOf(groq, "llama-3.3-70b-versatile", new Date("2026-03-14T00:00:00Z"));
+    expect(earlier!.effective <= "2026-03-14").toBe(true);
+    for (const model of ["gpt-4o", "gpt-4.1-mini", "claude-sonnet-4-5"]) {
+      const price = priceOf(provider(model.startsWith("claude") ? "https://api.anthropic.com" : "https://api.openai.com/v1"), model, at);
+      expect(price?.effective, model).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    }
   });
 });
