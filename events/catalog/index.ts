@@ -1,4 +1,5 @@
 import type { EventDefinition } from "../define.ts";
+import * as cache from "./cache.ts";
 import * as capture from "./capture.ts";
 import * as compression from "./compression.ts";
 import * as config from "./config.ts";
@@ -11,6 +12,7 @@ import * as server from "./server.ts";
 import * as signature from "./signature.ts";
 import * as tokens from "./tokens.ts";
 
+export * from "./cache.ts";
 export * from "./capture.ts";
 export * from "./compression.ts";
 export * from "./config.ts";
@@ -25,7 +27,7 @@ export * from "./tokens.ts";
 
 /** Every event type Sluice knows, by type name; append and replay validate against it. */
 export const catalog: ReadonlyMap<string, EventDefinition> = new Map(
-  [capture, compression, config, key, plugin, request, response, routing, server, signature, tokens]
+  [cache, capture, compression, config, key, plugin, request, response, routing, server, signature, tokens]
     .flatMap((family) => Object.values(family))
     .filter((value): value is EventDefinition => typeof value === "object" && value !== null && "check" in value && "type" in value)
     .map((definition) => [definition.type, definition]),
