@@ -1,196 +1,149 @@
 // Token-saver benchmark: `bun run bench:saver`.
 //
-// Runs every built-in compressor over a corpus of realistic agent tool outputs that this script
-// generates deterministically (a seeded generator, so the corpus is the same on every run and
-// machine): long git diffs with a lockfile, test runs with many passing and a few failing tests,
-// compiler and lint output, stack traces through node_modules, directory listings, grep results,
-// big JSON arrays, repetitive server logs. Prints, per compressor, the input tokens (o200k, the
-// gateway's own tokenizer) before and after and the savings, then the whole corpus through all
-// compressors in order; and a fidelity check: every line that names an error, a failing test or
-// a file:line in the input must still be there afterwards. A benchmark: it always exits 0.
+// Reads the corpus the repo ships, bench/corpus/*.json: coding-agent conversations in OpenAI
+// Chat Completions shape whose tool results are long git diffs, failing test runs, compiler and
+// linter output, stack traces, listings, grep results, big JSON answers and logs (written by
+// bench/make-corpus.ts). Each conversation is decoded by the gateway's own codec, and replayed
+// request by request the way the gateway sees it: each request's newest turn goes through the
+// compressors, everything before it is sent again as the client has it.
+//
+// Prints: per compressor alone, the tool outputs it changed and their tokens before and after
+// (o200k, the gateway's tokenizer); all compressors in order, per conversation and overall, for
+// the tool outputs and for every request's whole input; and the fidelity check (bench/fidelity.ts):
+// every error line, file path, path:line and failing test name of the input, and how many were
+// lost. A benchmark: it exits 0 unless the corpus is missing; items lost are printed, not hidden.
 
-import { textTokens } from "../core/tokens/count.ts";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { openaiChat } from "../core/dialects/openai-chat/index.ts";
+import { isGatewayError } from "../core/errors.ts";
 import type { CompressorPlugin, IR } from "../core/plugins/hooks.ts";
+import { freshTail } from "../core/pipeline/plugins.ts";
+import { countTokens, textTokens } from "../core/tokens/count.ts";
 import { builtinCompressors } from "../plugins/compressors/index.ts";
+import { KINDS, lost, mustKeep, type Item, type Kind } from "./fidelity.ts";
 
-let seed = 20261123;
-const random = () => {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
-const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)]!;
-const words = ["user", "order", "cart", "session", "token", "price", "item", "route", "cache", "queue"];
-const file = (ext = "ts") => `src/${pick(words)}/${pick(words)}-${pick(words)}.${ext}`;
+const CORPUS = join(import.meta.dir, "corpus");
 
-function gitDiff(): string {
-  const parts: string[] = [];
-  for (let f = 0; f < 8; f++) {
-    const path = file();
-    parts.push(`diff --git a/${path} b/${path}`, `index 3f2a1b9..8c7d6e5 100644`, `--- a/${path}`, `+++ b/${path}`);
-    for (let h = 0; h < 3; h++) {
-      const at = 10 + h * 60;
-      parts.push(`@@ -${at},40 +${at},41 @@ export function ${pick(words)}()`);
-      for (let i = 0; i < 18; i++) parts.push(`   const ${pick(words)}${i} = ${pick(words)}.${pick(words)}(${i});`);
-      parts.push(`-  return ${pick(words)};`, `+  return ${pick(words)} ?? null;`, `+  // handle the empty ${pick(words)}`);
-      for (let i = 0; i < 18; i++) parts.push(`   ${pick(words)}.${pick(words)}();`);
+interface Conversation { name: string; description: string; request: IR.Request }
+
+function load(): Conversation[] {
+  const files = readdirSync(CORPUS).filter((f) => f.endsWith(".json")).sort();
+  if (files.length === 0) throw new Error(`no corpus in ${CORPUS}: run bun bench/make-corpus.ts`);
+  return files.map((file) => {
+    const json = JSON.parse(readFileSync(join(CORPUS, file), "utf8")) as { name: string; description: string; messages: unknown[] };
+    const request = openaiChat.decodeRequest({ model: "bench", messages: json.messages });
+    if (isGatewayError(request)) throw new Error(`${file}: ${request.message}`);
+    return { name: json.name, description: json.description, request };
+  });
+}
+
+/** Each tool output's text, with the command that printed it. */
+function toolOutputs(request: IR.Request): Array<{ command: string; text: string }> {
+  const commands = new Map<string, string>();
+  const out: Array<{ command: string; text: string }> = [];
+  for (const message of request.messages) {
+    for (const part of message.content) {
+      if (part.type === "tool-call") commands.set(part.id, (JSON.parse(part.arguments) as { cmd?: string }).cmd ?? part.name);
+      if (part.type === "tool-result") for (const inner of part.content) if (inner.type === "text") out.push({ command: commands.get(part.toolCallId) ?? "?", text: inner.text });
     }
   }
-  parts.push("diff --git a/package-lock.json b/package-lock.json", "index 1111111..2222222 100644", "--- a/package-lock.json", "+++ b/package-lock.json", "@@ -1,400 +1,420 @@");
-  for (let i = 0; i < 400; i++) parts.push(`+      "node_modules/${pick(words)}-${i}": { "version": "1.${i}.0", "resolved": "https://registry.npmjs.org/${pick(words)}/-/${pick(words)}-1.${i}.0.tgz" },`);
-  return parts.join("\n");
+  return out;
 }
 
-function testRun(): string {
-  const lines = [" RUN  v4.1.12 /repo", ""];
-  for (let i = 0; i < 240; i++) lines.push(` ✓ ${file("test.ts")} > ${pick(words)} ${pick(words)} works ${i} ${Math.floor(random() * 40)}ms`);
-  for (let i = 0; i < 3; i++) {
-    lines.push(` × ${file("test.ts")} > ${pick(words)} rejects bad ${pick(words)} ${i}`, `   → expected 200 to be 400 // Object.is equality`);
+const ctx = { request: "bench", model: "bench" };
+
+/** The compressors over the fresh tail of `request`, as the gateway runs them. */
+async function compressTail(request: IR.Request, compressors: CompressorPlugin[]): Promise<IR.Request> {
+  const from = freshTail(request);
+  let tail = request.messages.slice(from);
+  for (const c of compressors) {
+    const next = await c.compress({ ...request, messages: tail }, ctx);
+    if (next) tail = next.messages;
   }
-  lines.push("", " FAIL  src/cart/cart-price.test.ts > cart rejects bad price 0", "AssertionError: expected 200 to be 400 // Object.is equality",
-    " ❯ src/cart/cart-price.test.ts:41:23", " ❯ node_modules/vitest/dist/chunk-runner.js:1201:15", "",
-    " Test Files  1 failed | 39 passed (40)", "      Tests  3 failed | 240 passed (243)");
-  return lines.join("\n");
+  return { ...request, messages: [...request.messages.slice(0, from), ...tail] };
 }
 
-function tscErrors(): string {
-  const lines: string[] = [];
-  for (let i = 0; i < 60; i++) {
-    const code = pick(["TS2322", "TS2345", "TS2339", "TS7006"]);
-    lines.push(`${file()}(${10 + i},${5 + (i % 20)}): error ${code}: Type 'string | undefined' is not assignable to type 'string'.`);
-    lines.push("  Type 'undefined' is not assignable to type 'string'.");
-  }
-  lines.push("", "Found 60 errors in 24 files.");
-  return lines.join("\n");
-}
-
-function lintRun(): string {
-  const lines: string[] = [];
-  for (let f = 0; f < 30; f++) {
-    lines.push("", `/repo/${file()}`);
-    for (let i = 0; i < 6; i++) lines.push(`  ${10 + i * 7}:${3 + i}  ${pick(["warning", "error"])}  '${pick(words)}' is defined but never used  @typescript-eslint/no-unused-vars`);
-  }
-  lines.push("", "✖ 180 problems (90 errors, 90 warnings)");
-  return lines.join("\n");
-}
-
-function stackTrace(): string {
-  const lines = ["TypeError: Cannot read properties of undefined (reading 'price')", `    at total (/repo/${file("js")}:42:17)`];
-  for (let i = 0; i < 40; i++) lines.push(`    at ${pick(words)} (/repo/node_modules/${pick(["express", "fastify", "@nestjs/core"])}/lib/${pick(words)}.js:${100 + i}:${i + 3})`);
-  lines.push("    at process.processTicksAndRejections (node:internal/process/task_queues:95:5)");
-  return Array.from({ length: 3 }, () => lines.join("\n")).join("\n\n");
-}
-
-function listing(): string {
-  const lines = ["total 1432"];
-  for (let i = 0; i < 600; i++) lines.push(`-rw-r--r--  1 dev  staff  ${Math.floor(random() * 9000)} Nov 23 10:${String(i % 60).padStart(2, "0")} node_modules/${pick(words)}/${pick(words)}-${i}.js`);
-  for (let i = 0; i < 40; i++) lines.push(`-rw-r--r--  1 dev  staff  ${Math.floor(random() * 9000)} Nov 23 10:00 ${file()}`);
-  return lines.join("\n");
-}
-
-function grepRun(): string {
-  const lines: string[] = [];
-  for (let f = 0; f < 40; f++) {
-    const path = file();
-    for (let i = 0; i < 12; i++) lines.push(`${path}:${10 + i * 9}:    const ${pick(words)} = await fetchPrice(${pick(words)}, { retries: ${i} }); // ${"x".repeat(120)}`);
-  }
-  return lines.join("\n");
-}
-
-function bigJson(): string {
-  return JSON.stringify({ items: Array.from({ length: 500 }, (_, i) => ({ id: i, sku: `SKU-${1000 + i}`, name: `${pick(words)} ${pick(words)}`, price: Math.round(random() * 10000) / 100, tags: [pick(words), pick(words)] })) }, null, 2);
-}
-
-function serverLog(): string {
-  const lines: string[] = [];
-  for (let i = 0; i < 1000; i++) {
-    const ts = `2026-11-23T10:${String(Math.floor(i / 60) % 60).padStart(2, "0")}:${String(i % 60).padStart(2, "0")}.${String(i % 1000).padStart(3, "0")}Z`;
-    lines.push(i % 250 === 0 ? `${ts} ERROR db: connection reset by peer (pool ${i % 7})` : `${ts} INFO http: GET /health 200 ${1 + (i % 3)}ms`);
-  }
-  return lines.join("\n");
-}
-
-const CORPUS: Array<[string, string]> = [
-  ["git diff + lockfile", gitDiff()], ["vitest run", testRun()], ["tsc errors", tscErrors()], ["eslint", lintRun()],
-  ["node stack traces", stackTrace()], ["ls -la", listing()], ["rg results", grepRun()], ["JSON array", bigJson()], ["server log", serverLog()],
-];
-
-/**
- * What must survive compression, taken from the input: every file path with its line number
- * (`src/a.ts:41`, `src/a.ts(41,7)`), every error message (`error TS2322: …`, `TypeError: …`,
- * `ERROR …`), every failing test name (`× …`, `FAIL …`). A path's line may be printed apart from
- * the path (grep output grouped by file), so paths and line numbers are checked separately.
- */
-function mustKeep(text: string): string[] {
-  const keep = new Set<string>();
-  for (const line of text.split("\n")) {
-    for (const m of line.matchAll(/([\w@./-]+\.(?:ts|js|py|go|rs|java))(?::(\d+)|\((\d+),)/g)) {
-      if (/node_modules|node:internal/.test(m[1]!)) continue; // library frames may be collapsed
-      keep.add(m[1]!);
-      keep.add(m[2] ?? m[3]!);
-    }
-    const error = /(?:error TS\d+|[A-Z]\w*Error|ERROR)[: ]+(.+)$/.exec(line);
-    if (error) keep.add(error[1]!.trim());
-    const failing = /^\s*(?:×|FAIL)\s+(.+)$/.exec(line);
-    if (failing) keep.add(failing[1]!.trim());
-  }
-  return [...keep];
-}
-
-function asRequest(text: string): IR.Request {
-  return {
-    model: "m", system: [], tools: [], stream: false, extra: {},
+async function compressText(text: string, compressors: CompressorPlugin[]): Promise<string> {
+  const request: IR.Request = {
+    model: "bench", system: [], tools: [], stream: false, extra: {},
     messages: [
-      { role: "user", content: [{ type: "text", text: "what is wrong?" }] },
-      { role: "assistant", content: [{ type: "tool-call", id: "c1", name: "run", arguments: "{}" }] },
-      { role: "tool", content: [{ type: "tool-result", toolCallId: "c1", content: [{ type: "text", text }] }] },
+      { role: "assistant", content: [{ type: "tool-call", id: "c", name: "bash", arguments: "{}" }] },
+      { role: "tool", content: [{ type: "tool-result", toolCallId: "c", content: [{ type: "text", text }] }] },
     ],
   };
-}
-const resultText = (request: IR.Request) => {
-  const part = request.messages.at(-1)!.content[0]!;
-  return part.type === "tool-result" && part.content[0]!.type === "text" ? part.content[0]!.text : "";
-};
-
-async function run(compressors: CompressorPlugin[], text: string): Promise<string> {
-  let request = asRequest(text);
-  for (const c of compressors) request = (await c.compress(request, { request: "bench", model: "m" })) ?? request;
-  return resultText(request);
+  const part = (await compressTail(request, compressors)).messages[1]!.content[0]!;
+  return part.type === "tool-result" && part.content[0]?.type === "text" ? part.content[0].text : text;
 }
 
-const pct = (before: number, after: number) => `${(100 * (1 - after / before)).toFixed(1)} %`;
+/** The requests an agent sends over a conversation: one per model turn, with everything before it. */
+function requestsOf(request: IR.Request): IR.Request[] {
+  const out: IR.Request[] = [];
+  request.messages.forEach((message, i) => {
+    if (message.role === "assistant") out.push({ ...request, messages: request.messages.slice(0, i) });
+  });
+  return out;
+}
 
-console.log(`Token-saver benchmark: ${builtinCompressors.length} compressors over ${CORPUS.length} agent tool outputs (o200k tokens)\n`);
-console.log(`${"compressor".padEnd(14)} ${"inputs changed".padStart(14)} ${"tokens before".padStart(14)} ${"after".padStart(8)} ${"saved".padStart(8)}`);
+const pct = (before: number, after: number) => (before ? `${(100 * (1 - after / before)).toFixed(1)} %` : "–");
+const cell = (value: string | number, width: number) => String(value).padStart(width);
+const short = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
+
+const conversations = load();
+const outputs = conversations.flatMap((c) => toolOutputs(c.request).map((o) => ({ ...o, conversation: c.name })));
+const corpusBytes = readdirSync(CORPUS).filter((f) => f.endsWith(".json")).reduce((n, f) => n + readFileSync(join(CORPUS, f)).length, 0);
+
+console.log(`Token-saver benchmark: ${builtinCompressors.length} compressors over bench/corpus (${conversations.length} conversations, ${outputs.length} tool outputs, ${(corpusBytes / 1024).toFixed(0)} KB); o200k tokens\n`);
+
+console.log("each compressor alone, over every tool output:\n");
+console.log(`  ${"compressor".padEnd(14)} ${cell("outputs touched", 15)} ${cell("tokens before", 14)} ${cell("after", 9)} ${cell("saved", 8)}`);
 for (const compressor of builtinCompressors) {
-  let before = 0;
-  let after = 0;
-  let changed = 0;
-  for (const [, text] of CORPUS) {
-    const out = await run([compressor], text);
-    if (out !== text) {
-      changed++;
-      before += textTokens(text);
-      after += textTokens(out);
-    }
+  let before = 0, after = 0, touched = 0;
+  for (const { text } of outputs) {
+    const out = await compressText(text, [compressor]);
+    if (out === text) continue;
+    touched++;
+    before += textTokens(text);
+    after += textTokens(out);
   }
-  console.log(`${compressor.name.padEnd(14)} ${String(changed).padStart(14)} ${String(before).padStart(14)} ${String(after).padStart(8)} ${before ? pct(before, after).padStart(8) : "       –"}`);
+  console.log(`  ${compressor.name.padEnd(14)} ${cell(touched, 15)} ${cell(before, 14)} ${cell(after, 9)} ${cell(pct(before, after), 8)}`);
 }
 
-console.log(`\nall compressors in order, per input:\n`);
-let totalBefore = 0;
-let totalAfter = 0;
-let lost = 0;
-for (const [name, text] of CORPUS) {
-  const out = await run(builtinCompressors, text);
+console.log("\nall compressors in order, per tool output:\n");
+console.log(`  ${"conversation".padEnd(20)} ${"command".padEnd(44)} ${cell("before", 7)} ${cell("after", 7)} ${cell("saved", 8)}  fidelity`);
+let toolBefore = 0, toolAfter = 0;
+const checked: Record<Kind, number> = { error: 0, path: 0, line: 0, test: 0 };
+const lostItems: Array<Item & { where: string }> = [];
+for (const { conversation, command, text } of outputs) {
+  const out = await compressText(text, builtinCompressors);
   const before = textTokens(text);
   const after = textTokens(out);
-  totalBefore += before;
-  totalAfter += after;
-  const keep = mustKeep(text);
-  const missing = keep.filter((item) => (/^\d+$/.test(item) ? !new RegExp(`(?<![\\d.])${item}(?!\\d)`).test(out) : !out.includes(item)));
-  lost += missing.length;
-  console.log(`  ${name.padEnd(20)} ${String(before).padStart(7)} → ${String(after).padStart(7)} tokens (${pct(before, after).padStart(7)})   fidelity: ${missing.length === 0 ? `✓ all ${keep.length} paths, lines, errors and failing tests kept` : `✗ ${missing.length} of ${keep.length} lost, e.g. ${JSON.stringify(missing[0]!.slice(0, 80))}`}`);
+  toolBefore += before;
+  toolAfter += after;
+  const items = mustKeep(text);
+  for (const item of items) checked[item.kind]++;
+  const missing = lost(items, out);
+  lostItems.push(...missing.map((m) => ({ ...m, where: `${conversation}: ${command}` })));
+  const counts = KINDS.map((k) => `${items.filter((i) => i.kind === k).length} ${k}`).join(", ");
+  console.log(`  ${conversation.padEnd(20)} ${short(command, 44).padEnd(44)} ${cell(before, 7)} ${cell(after, 7)} ${cell(pct(before, after), 8)}  ${missing.length === 0 ? "✓" : `✗ ${missing.length} lost`} of ${counts}`);
 }
-console.log(`\noverall: ${totalBefore} → ${totalAfter} input tokens, ${pct(totalBefore, totalAfter)} saved; paths, lines, errors or failing tests lost: ${lost}`);
+
+console.log("\nwhole conversations, request by request (only each request's newest turn is compressed; the history is sent as the client has it):\n");
+console.log(`  ${"conversation".padEnd(20)} ${cell("requests", 8)} ${cell("input tokens before", 20)} ${cell("after", 9)} ${cell("saved", 8)}`);
+let allBefore = 0, allAfter = 0;
+for (const c of conversations) {
+  let before = 0, after = 0;
+  const requests = requestsOf(c.request);
+  for (const request of requests) {
+    before += countTokens(request).total;
+    after += countTokens(await compressTail(request, builtinCompressors)).total;
+  }
+  allBefore += before;
+  allAfter += after;
+  console.log(`  ${c.name.padEnd(20)} ${cell(requests.length, 8)} ${cell(before, 20)} ${cell(after, 9)} ${cell(pct(before, after), 8)}`);
+}
+
+console.log(`\noverall: tool outputs ${toolBefore} → ${toolAfter} tokens (${pct(toolBefore, toolAfter)} saved); every request's input ${allBefore} → ${allAfter} tokens (${pct(allBefore, allAfter)} saved)`);
+console.log(`fidelity: checked ${KINDS.map((k) => `${checked[k]} ${k === "line" ? "path:line refs" : k === "test" ? "failing tests" : `${k}s`}`).join(", ")}; lost ${lostItems.length}`);
+for (const item of lostItems.slice(0, Number(process.env.SHOW ?? 30))) console.log(`  ✗ ${item.kind} ${JSON.stringify(short(item.value, 100))} (${item.where})`);
+if (lostItems.length > 30) console.log(`  … and ${lostItems.length - 30} more`);

@@ -6,6 +6,7 @@ import { EventLog } from "../events/log.ts";
 import { watchHealth } from "./routing/health-watch.ts";
 import { fileErrorReason } from "../events/files.ts";
 import { Limiter } from "./keys/limits.ts";
+import { ResponseCache } from "./pipeline/cache-store.ts";
 import { checkVaultRefs, keySourceFromEnv, Vault, VaultError, vaultSecrets } from "./vault/index.ts";
 import { LiveProjections } from "../events/projections/index.ts";
 import type { Config } from "../schemas/config.ts";
@@ -110,6 +111,7 @@ export async function boot(options: BootOptions): Promise<Gateway> {
     retriesInFlight: 0,
     peers: new WeakMap(),
     limiter: new Limiter(),
+    cache: new ResponseCache(),
   };
   watchHealth(gw);
   await log.commit(ConfigApplied, {

@@ -6,6 +6,7 @@ import type { LiveProjections } from "../events/projections/index.ts";
 import type { Config } from "../schemas/config.ts";
 import type { Codec, DialectId } from "./dialects/codec.ts";
 import type { PluginHost } from "./plugins/host.ts";
+import type { ResponseCache } from "./pipeline/cache-store.ts";
 
 /** Everything a request needs, shared by the server, the pipeline and the CLI. */
 export interface Gateway {
@@ -32,6 +33,8 @@ export interface Gateway {
   readonly limiter: Limiter;
   /** Each request's peer address, set as it arrives (for key and global IP allowlists). */
   readonly peers: WeakMap<globalThis.Request, string>;
+  /** Answers kept for routes with a `cache` (in memory: a restart starts empty). */
+  readonly cache: ResponseCache;
 }
 
 export function secretsOf(config: Config): string[] {

@@ -112,6 +112,27 @@ export const RouteSchema = Type.Object({
     Type.Boolean(),
     Type.Object({ skip: Type.Array(Type.String({ minLength: 1 })) }, { additionalProperties: false }),
   ])),
+  /**
+   * Terse output mode (off unless set): an instruction asking for terse replies is appended to the
+   * end of the system prompt. With `{ holdout: h }` a share h of conversations (chosen by a hash
+   * of their first user message, so a whole conversation stays in one arm) goes without it, as
+   * the control group that measures the effect. A request can ask with `x-sluice-terse: on|off`.
+   */
+  terse: Type.Optional(Type.Union([
+    Type.Boolean(),
+    Type.Object({ holdout: Type.Number({ minimum: 0, maximum: 0.5 }) }, { additionalProperties: false }),
+  ])),
+  /**
+   * The exact response cache (off unless set): a request identical to an earlier one of the same
+   * caller (after normalising) is answered again from memory for `ttl_s`, stream or not, in any
+   * dialect. Bounded by entries and bytes, oldest use out first; not kept across restarts. A
+   * request can skip it with the header `x-sluice-cache: off`.
+   */
+  cache: Type.Optional(Type.Object({
+    ttl_s: Type.Integer({ minimum: 1, maximum: 86_400, default: 300 }),
+    max_entries: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000 }),
+    max_bytes: Type.Integer({ minimum: 1024, maximum: 4 * 1024 * 1024 * 1024, default: 64 * 1024 * 1024 }),
+  }, { additionalProperties: false })),
   /** Overrides of the global `timeouts` for requests to this route (a provider's own override still wins). */
   timeouts: Type.Optional(Type.Partial(timeouts(false), { additionalProperties: false })),
 }, { additionalProperties: false });

@@ -93,7 +93,7 @@ export function summarize(log: EventsSource): ReplaySummary {
   return { events, firstSeq, lastSeq, gaps, invalid, requests: { ...counts, interrupted: [...open] }, projections };
 }
 
-function formatSummary(summary: ReplaySummary, path: string, chain?: EventChain): string {
+export function formatSummary(summary: ReplaySummary, path: string, chain?: EventChain): string {
   const { requests, projections } = summary;
   const parts: ChainPart[] = chain?.parts ?? [];
   const lines = parts.length > 1
@@ -121,6 +121,21 @@ function formatSummary(summary: ReplaySummary, path: string, chain?: EventChain)
     for (const [target, u] of targets) {
       lines.push(`  ${target.padEnd(40)} ${String(u.requests).padStart(8)} ${String(u.completed).padStart(6)} ${String(u.failed).padStart(6)} ${String(u.inputTokens).padStart(10)} ${String(u.outputTokens).padStart(10)}`);
     }
+  }
+  const buckets = Object.values(projections.usageRollup.buckets);
+  const sum = (pick: (b: (typeof buckets)[number]) => number) => buckets.reduce((n, b) => n + pick(b), 0);
+  const saved = sum((b) => b.tokens_saved);
+  if (saved !== 0 || sum((b) => b.cache_hits) > 0) {
+    lines.push("", `token saver: ${sum((b) => b.compressed_requests)} requests compressed, ${saved} input tokens saved ($${sum((b) => b.saved_usd).toFixed(6)}); ${sum((b) => b.cache_hits)} cache hits ($${sum((b) => b.cache_saved_usd).toFixed(6)})`);
+  }
+  // Terse mode's measured effect: mean output tokens of answered requests in each arm.
+  const arm = (key: "terse" | "terse_control") => ({ requests: sum((b) => b[key].requests), output: sum((b) => b[key].output_tokens) });
+  const terse = arm("terse");
+  const control = arm("terse_control");
+  if (terse.requests + control.requests > 0) {
+    const mean = (a: { requests: number; output: number }) => (a.requests ? a.output / a.requests : 0);
+    const change = terse.requests && control.requests && mean(control) > 0 ? `${((mean(terse) / mean(control) - 1) * 100).toFixed(1)} % output tokens with the instruction` : "no effect measured: both arms need answers (a route's terse: { holdout })";
+    lines.push(`terse mode: ${terse.requests} answers with the instruction (mean ${mean(terse).toFixed(1)} output tokens), ${control.requests} without (mean ${mean(control).toFixed(1)}): ${change}`);
   }
   const upstreams = [...Object.entries(projections.health.providers), ...Object.entries(projections.health.targets)];
   if (upstreams.length > 0) {

@@ -30,10 +30,17 @@ export interface RequestContext {
   deadlineAt: number;
   /** The route the request named, if any (its timeouts apply). */
   route?: RouteConfig;
+  /** Input tokens the compressors saved on this request (priced on request.completed). */
+  tokensSaved?: number;
   /** The id the client sees for the answer, where the gateway names it (Responses API). */
   responseId?: string;
   /** Called with the answer's content before its terminal event commits (to store the turn). */
   answered?: (content: Part[]) => void;
+  /**
+   * Called with a whole answer that went well, before its terminal event commits (the route's
+   * response cache keeps it). `raw` is the upstream's own JSON body of a passthrough answer.
+   */
+  keep?: (answer: { response: Response; raw?: string }, target: Target) => void;
   /** Called once the terminal event is on record: gives back the caller key's admission. */
   settle?: (outputTokens?: number) => void;
   /** For a caller key with a budget: the error to end a stream with once the budget runs out. */

@@ -137,6 +137,11 @@ export interface Admitted<D> {
   targets: Target[];
   /** The route the model named, if any (its timeouts apply). */
   route?: RouteConfig;
+  /**
+   * Who is calling, for what may be shared between requests (the response cache): `key:ID` for
+   * a caller key, `caller:NAME` for an auth plugin's caller, "" for an open gateway.
+   */
+  scope: string;
 }
 
 /** What routing needs to know of a decoded request. */
@@ -247,7 +252,8 @@ export async function admit<D extends { model: string; stream?: boolean }>(
     return errorResponse(frame.codec, gatewayError("unavailable", "the event log cannot be written", { retryAfter: 1 }), frame.headers);
   }
   if (!decided.ok) return errorResponse(frame.codec, decided.error, frame.headers); // unreachable: refused above
-  return { decoded, raw, model, targets: decided.targets, ...(decided.resolution.route ? { route: decided.resolution.route } : {}) };
+  const scope = auth.key ? `key:${auth.key.id}` : auth.caller !== undefined ? `caller:${auth.caller}` : "";
+  return { decoded, raw, model, targets: decided.targets, ...(decided.resolution.route ? { route: decided.resolution.route } : {}), scope };
 }
 
 /** One attempt's result: a value to answer with, or an error (with the upstream status, 0 if none). */

@@ -6,7 +6,9 @@ import { continueConversation, responseIdFor, storeTurn } from "./conversation.t
 import { admit, failEarly, overBudget, tryTargets, withFrame } from "./frame.ts";
 import { compressorsFor, runRequestPlugins } from "./plugins.ts";
 import { captureBodies } from "./capture.ts";
+import { applyTerse, terseArm } from "./terse.ts";
 import { respond } from "./respond.ts";
+import { cachePlan, keeper, serveCached } from "./cache.ts";
 import { quickEstimate } from "../tokens/count.ts";
 import type { AttemptSignal } from "./upstream.ts";
 import type { Target } from "../routing/resolve.ts";
@@ -57,12 +59,20 @@ export function handleGeneration(
     const plugged = await runRequestPlugins(gw, decoded, { request: frame.id, model: publicModel },
       compressorsFor(gw, admitted.route, http.headers.get("x-sluice-compress")));
     if ("error" in plugged) return failEarly(frame, plugged.error);
+    // Terse mode: the arm is chosen from the request as the client sent it; the instruction goes last.
+    const ir = applyTerse(gw, frame.id, terseArm(admitted.route, http.headers.get("x-sluice-terse"), decoded), plugged.request);
+    // The response cache is keyed by the request as it would go upstream, and by who asks.
+    const cache = cachePlan(gw, admitted.route, http.headers.get("x-sluice-cache"), admitted.scope, publicModel, ir);
     const ctx: RequestContext = {
-      gw, id: frame.id, codec, ir: plugged.request, raw, modified: plugged.modified || decoded !== admitted.decoded, signal: http.signal,
+      gw, id: frame.id, codec, ir, raw, modified: plugged.modified || ir !== plugged.request || decoded !== admitted.decoded, signal: http.signal,
       deadlineAt: deadlineFor(gw.config, admitted.route), ...(admitted.route ? { route: admitted.route } : {}), ...state,
+      tokensSaved: plugged.tokensSaved,
       settle: frame.settle,
       ...(frame.budget ? { overBudget: (chars: number) => overBudget(frame, chars) } : {}),
+      ...(cache && !cache.hit ? { keep: keeper(gw, frame.id, cache, codec.id) } : {}),
     };
+    if (cache?.hit) return serveCached(frame, ctx, { ...cache, hit: cache.hit }, publicModel);
+    if (cache) frame.headers["x-sluice-cache"] = "miss";
     // Each target's request is prepared once, for the attempt.started record and the attempt itself.
     const prepared = new Map<string, ReturnType<typeof forTarget>>();
     const prepare = (target: Target) => {

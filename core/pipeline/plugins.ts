@@ -100,14 +100,18 @@ function tailTokens(messages: Request["messages"]): number {
   return n;
 }
 
-/** Run the compressors over the fresh tail only; record what each saved; skip one that throws. */
-async function compress(gw: Gateway, request: Request, ctx: HookContext, compressors: CompressorPlugin[]): Promise<Request> {
-  if (compressors.length === 0) return request;
+/**
+ * Run the compressors over the fresh tail only; record what each saved; skip one that throws.
+ * `saved` is the sum of what the compression.applied events record (tokens before − after).
+ */
+async function compress(gw: Gateway, request: Request, ctx: HookContext, compressors: CompressorPlugin[]): Promise<{ request: Request; saved: number }> {
+  if (compressors.length === 0) return { request, saved: 0 };
   const from = freshTail(request);
-  if (from >= request.messages.length) return request;
+  if (from >= request.messages.length) return { request, saved: 0 };
   const prefix = request.messages.slice(0, from);
   let tail = request.messages.slice(from);
   let changed = false;
+  let saved = 0;
   for (const compressor of compressors) {
     try {
       const next = await compressor.compress({ ...request, messages: tail }, ctx);
@@ -116,18 +120,22 @@ async function compress(gw: Gateway, request: Request, ctx: HookContext, compres
       const after = tailTokens(next.messages);
       tail = next.messages;
       changed = true;
+      saved += before - after;
       void gw.log.append(CompressionApplied, { request: ctx.request, compressor: compressor.name, tokens_before: before, tokens_after: after });
     } catch (error) {
       gw.plugins.failed(compressor, error, ctx.request);
     }
   }
-  return changed ? { ...request, messages: [...prefix, ...tail] } : request;
+  return { request: changed ? { ...request, messages: [...prefix, ...tail] } : request, saved };
 }
 
-/** Cloak, then compressors, in order. `modified` says whether anything changed the request. */
+/**
+ * Cloak, then compressors, in order. `modified` says whether anything changed the request;
+ * `tokensSaved` is what the compressors saved, as their compression.applied events record it.
+ */
 export async function runRequestPlugins(
   gw: Gateway, request: Request, ctx: HookContext, compressors: CompressorPlugin[] = gw.plugins.compressors(),
-): Promise<{ request: Request; modified: boolean } | { error: GatewayError }> {
+): Promise<{ request: Request; modified: boolean; tokensSaved: number } | { error: GatewayError }> {
   let current = request;
   let modified = false;
   for (const cloak of gw.plugins.cloaks()) {
@@ -143,9 +151,9 @@ export async function runRequestPlugins(
     }
   }
   const compressed = await compress(gw, current, ctx, compressors);
-  if (compressed !== current) {
-    current = compressed;
+  if (compressed.request !== current) {
+    current = compressed.request;
     modified = true;
   }
-  return { request: current, modified };
+  return { request: current, modified, tokensSaved: compressed.saved };
 }

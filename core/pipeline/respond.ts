@@ -8,7 +8,7 @@ import type { RequestContext, Source } from "./attempt.ts";
 import { ResponseCollector, responseEvents } from "./ir-stream.ts";
 import { sampleEstimate } from "./estimate.ts";
 import { rememberSignatures } from "./signatures.ts";
-import { costOf } from "../models/catalog.ts";
+import { costOf, modelInfo } from "../models/catalog.ts";
 import { CaptureBuffer, captureBodies } from "./capture.ts";
 import { irSource, passthroughSource, pump, type StreamOutcome } from "./stream.ts";
 import type { AttemptSignal } from "./upstream.ts";
@@ -38,6 +38,17 @@ function usageData(usage: Usage | undefined, target: Target) {
   };
 }
 
+/**
+ * What the compressors saved on this request, priced at the serving target's input price: the
+ * saved tokens were in the newest turn, never in the provider's prompt cache, so the plain input
+ * price is the one they would have cost.
+ */
+function compressionSaved(ctx: RequestContext, target: Target) {
+  const input = modelInfo(target.provider, target.model).price?.input;
+  if (!ctx.tokensSaved || ctx.tokensSaved <= 0 || input === undefined) return {};
+  return { compression_saved_usd: (ctx.tokensSaved * input) / 1e6 };
+}
+
 export async function respond(
   ctx: RequestContext, source: Source, signal: AttemptSignal, served: Served,
   headers: Headers, elapsed: () => number, publicModel: string,
@@ -57,10 +68,12 @@ export async function respond(
     const response = source.kind === "ir" && ctx.responseId ? { ...source.response, id: ctx.responseId } : source.response;
     if (source.kind === "ir") settled(response.content);
     const text = source.kind === "raw-json" ? source.text : JSON.stringify(codec.encodeResponse(response, publicModel));
+    ctx.keep?.(source.kind === "raw-json" ? { response, raw: text } : { response }, target);
     const ms = elapsed();
     // The durability rule, part two: the terminal event commits before the answer is sent.
     await gw.log.commit(RequestCompleted, {
       ...base, status: 200, stream: false, ttfb_ms: ms, total_ms: ms, finish_reason: response.finishReason, ...usageData(response.usage, target),
+      ...compressionSaved(ctx, target),
     }, { alone: gw.inFlight === 1 }).catch(() => {});
     ctx.settle?.(response.usage?.outputTokens);
     captureBodies(ctx, text);
@@ -94,7 +107,7 @@ export async function respond(
     : source.kind === "raw-sse" ? undefined
     : (async function* () { yield* responseEvents(source.response); })();
   const stream = source.kind === "raw-sse"
-    ? passthroughSource(source.body, source.codec, signal, source.injectedUsage, ctx.overBudget !== undefined)
+    ? passthroughSource(source.body, source.codec, signal, source.injectedUsage, ctx.overBudget !== undefined || ctx.keep !== undefined)
     : irSource(ctx.responseId ? renamed(events!, ctx.responseId) : events!, codec, { model: publicModel, includeUsage: ir.streamUsage === true }, signal);
   const terminal = (outcome: StreamOutcome): Promise<void> => {
     const total = elapsed();
@@ -103,11 +116,15 @@ export async function respond(
     switch (outcome.kind) {
       case "completed": {
         const answer = source.kind === "raw-sse" ? undefined : outcome.tally.response();
+        // A passthrough stream is decoded whole when its answer is to be kept (see passthroughSource).
+        const whole = ctx.keep ? answer ?? outcome.tally.response() : undefined;
+        if (whole && !isGatewayError(whole)) ctx.keep!({ response: whole }, target);
         if (answer && !isGatewayError(answer)) settled(answer.content);
         sampleEstimate(ctx, target, outcome.tally.usage);
         return gw.log.commit(RequestCompleted, {
           ...base, status: 200, stream: true, ttfb_ms: ttfb || total, total_ms: total,
           ...(outcome.tally.finishReason ? { finish_reason: outcome.tally.finishReason } : {}), ...usage,
+          ...compressionSaved(ctx, target),
         });
       }
       case "failed":

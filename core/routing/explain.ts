@@ -4,6 +4,7 @@ import {
   AttemptFailed, AttemptStarted, AttemptSucceeded, RequestCancelled, RequestCompleted, RequestFailed, RequestReceived,
 } from "../../events/catalog/request.ts";
 import { RouteDecided, UpstreamEjected, UpstreamRestored } from "../../events/catalog/routing.ts";
+import { CacheHit, CacheStored } from "../../events/catalog/cache.ts";
 import type { Health, HealthState } from "../../events/projections/health.ts";
 
 // `sluice replay --request ID`: one request's decision trail in plain words. Pure functions:
@@ -36,10 +37,14 @@ export type TrailStep =
     retry_ms?: number; retry_after?: number; stopped?: string; adjustments?: string[];
   }
   | { step: "health"; seq: number; at: number; change: "ejected" | "restored"; target: string; until?: number; ejections?: number; reason?: string }
+  /** The answer was kept in the response cache (cache.stored). */
+  | { step: "kept"; seq: number; at: number; expires_at: number; bytes: number }
   | {
     step: "outcome"; seq?: number; at?: number; outcome: "completed" | "failed" | "cancelled" | "interrupted";
     status?: number; target?: string; attempts?: number; total_ms?: number; ttfb_ms?: number;
     reason?: string; message?: string; usage?: Usage; stream?: boolean; finish_reason?: string; streamed_chars?: number;
+    /** Served from the response cache: whose answer, and how old it was (cache.hit). */
+    cached?: { source_request?: string; age_ms?: number };
   };
 
 export interface Trail {
@@ -83,6 +88,7 @@ export function explain(events: readonly EventRecord[], context: ExplainContext 
   const steps: TrailStep[] = [];
   const pending = new Map<number, number>(); // attempt number → index of its step
   let outcome: TrailStep | undefined;
+  let hit: EventData<typeof CacheHit> | undefined;
   for (const event of all) {
     const { seq, at } = event;
     if (isEvent(event, RequestReceived)) {
@@ -130,11 +136,16 @@ export function explain(events: readonly EventRecord[], context: ExplainContext 
       steps.push({ step: "health", seq, at, change: "ejected", target: d.target, until: d.until, ejections: d.ejections, reason: d.reason });
     } else if (isEvent(event, UpstreamRestored)) {
       steps.push({ step: "health", seq, at, change: "restored", target: event.data.target });
+    } else if (isEvent(event, CacheHit)) {
+      hit = event.data;
+    } else if (isEvent(event, CacheStored)) {
+      steps.push({ step: "kept", seq, at, expires_at: event.data.expires_at, bytes: event.data.bytes });
     } else if (isEvent(event, RequestCompleted)) {
       const d = event.data;
       outcome = {
         step: "outcome", seq, at, outcome: "completed", status: d.status, target: d.target, attempts: d.attempts, total_ms: d.total_ms,
         ttfb_ms: d.ttfb_ms, stream: d.stream, ...(d.usage ? { usage: d.usage } : {}), ...(d.finish_reason ? { finish_reason: d.finish_reason } : {}),
+        ...(d.cached ? { cached: hit ? { source_request: hit.source_request, age_ms: hit.age_ms } : {} } : {}),
       };
     } else if (isEvent(event, RequestFailed)) {
       const d = event.data;
@@ -245,6 +256,8 @@ export function stepText(step: TrailStep, trail?: Trail): string {
         : `stopped: ${STOPPED[step.stopped ?? ""] ?? step.stopped ?? "no fallback"}`;
       return `tried ${step.target}: ${statusWords(step.status, step.reason)}${message} after ${duration(step.ms ?? 0)}${retryAfter}; ${then}`;
     }
+    case "kept":
+      return `kept in the response cache until ${clock(step.expires_at)} (${step.bytes} bytes)`;
     case "health":
       return step.change === "ejected"
         ? `meanwhile ${step.target} was ejected until ${clock(step.until ?? 0)} (ejection ×${step.ejections}, ${step.reason})`
@@ -254,6 +267,11 @@ export function stepText(step: TrailStep, trail?: Trail): string {
       const took = step.total_ms !== undefined ? ` in ${duration(step.total_ms)}` : "";
       switch (step.outcome) {
         case "completed":
+          if (step.cached) {
+            const source = step.cached.source_request
+              ? ` (answer of ${step.cached.source_request}, ${duration(step.cached.age_ms ?? 0)} old, by ${step.target})` : "";
+            return `served from the response cache${source}${took}${step.stream ? " (streamed)" : ""}: no attempt, nothing spent upstream`;
+          }
           return `answered ${step.status} by ${step.target}${took}${step.stream ? " (streamed)" : ""}, ${attempts}, ${usageWords(step.usage)}`;
         case "failed": {
           const serving = step.target ? ` while ${step.target} was answering` : "";

@@ -228,7 +228,7 @@ function rowOf(r: RequestSummary) {
     caller: r.caller ?? null, route: r.route ?? null, alias: r.alias ?? null, strategy: r.strategy ?? null, tier: r.tier ?? null,
     target: r.target ?? null, provider: r.provider ?? null, attempts: r.attempts, fallbacks: r.fallbacks, retries: r.retries,
     status: r.status ?? null, outcome: r.outcome, reason: r.reason ?? null, ttfb_ms: r.ttfb_ms ?? null, total_ms: r.total_ms ?? null,
-    usage: r.usage ?? null, cost_usd: r.cost_usd ?? null,
+    usage: r.usage ?? null, cost_usd: r.cost_usd ?? null, cached: r.cached === true,
   };
 }
 

@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
 import {
   HOUR_MS, MAX_BUCKETS, MAX_KEYS_PER_HOUR, OTHER, RETAIN_HOURS, emptyLatency, mergeLatency, percentile,
-  type Latency, type UsageBucket,
+  type Latency, type TerseArmUsage, type UsageBucket,
 } from "../../events/projections/usage-rollup.ts";
 import { gatewayError, type GatewayError } from "../errors.ts";
 import type { Gateway } from "../gateway.ts";
@@ -46,6 +46,9 @@ function parseQuery(params: URLSearchParams): UsageQuery | GatewayError {
       query.period = part;
     } else if ((DIMENSIONS as readonly string[]).includes(part)) {
       if (!query.dimensions.includes(part as Dimension)) query.dimensions.push(part as Dimension);
+    } else if (part === "compressor") {
+      // A request may be compressed by several compressors: savings per compressor are a breakdown, not a dimension.
+      return invalid("group", "compressor is not a grouping: every row's saved_by_compressor breaks its savings down by compressor");
     } else {
       return invalid("group", `unknown "${part}" (use ${[...DIMENSIONS, "day", "hour"].join(", ")})`);
     }
@@ -71,16 +74,30 @@ const emptySums = (): Sums => ({
   requests: 0, completed: 0, failed: 0, cancelled: 0, errors: {},
   input_tokens: 0, output_tokens: 0, cached_input_tokens: 0, cache_write_tokens: 0, reasoning_tokens: 0,
   fallbacks: 0, fallback_requests: 0, cost_usd: 0, unpriced: 0, ttfb_ms: emptyLatency(), total_ms: emptyLatency(),
+  compressed_requests: 0, tokens_saved: 0, saved_usd: 0, saved_by_compressor: {},
+  cache_hits: 0, cache_saved_input_tokens: 0, cache_saved_output_tokens: 0, cache_saved_usd: 0,
+  terse: { requests: 0, output_tokens: 0 }, terse_control: { requests: 0, output_tokens: 0 },
 });
 
 const COUNTS = [
   "requests", "completed", "failed", "cancelled", "input_tokens", "output_tokens", "cached_input_tokens",
   "cache_write_tokens", "reasoning_tokens", "fallbacks", "fallback_requests", "cost_usd", "unpriced",
+  "compressed_requests", "tokens_saved", "saved_usd", "cache_hits", "cache_saved_input_tokens", "cache_saved_output_tokens", "cache_saved_usd",
 ] as const;
 
 function add(into: Sums, bucket: UsageBucket): void {
   for (const field of COUNTS) into[field] += bucket[field];
   for (const [reason, n] of Object.entries(bucket.errors)) into.errors[reason] = (into.errors[reason] ?? 0) + n;
+  for (const [name, saved] of Object.entries(bucket.saved_by_compressor)) {
+    const sum = (into.saved_by_compressor[name] ??= { requests: 0, tokens_saved: 0, saved_usd: 0 });
+    sum.requests += saved.requests;
+    sum.tokens_saved += saved.tokens_saved;
+    sum.saved_usd += saved.saved_usd;
+  }
+  for (const arm of ["terse", "terse_control"] as const) {
+    into[arm].requests += bucket[arm].requests;
+    into[arm].output_tokens += bucket[arm].output_tokens;
+  }
   mergeLatency(into.ttfb_ms, bucket.ttfb_ms);
   mergeLatency(into.total_ms, bucket.total_ms);
 }
@@ -95,9 +112,41 @@ function latency(l: Latency) {
   return { count: l.count, p50: ms(0.5), p90: ms(0.9), p99: ms(0.99), mean: l.count ? round(l.sum / l.count, 1) : null, max: l.count ? round(l.max, 1) : null };
 }
 
+const mean = (arm: TerseArmUsage) => (arm.requests ? round(arm.output_tokens / arm.requests, 1) : null);
+
+/**
+ * Terse mode's measured effect: mean output tokens per answered request in each arm and the
+ * relative change (terse vs control); null, with the reason, until both arms have answers.
+ */
+function terseEffect(terse: TerseArmUsage, control: TerseArmUsage) {
+  if (terse.requests === 0 && control.requests === 0) return { terse_effect: null, terse_effect_reason: "no requests in terse mode" };
+  if (control.requests === 0) return { terse_effect: null, terse_effect_reason: "no control group: give the route terse: { holdout: 0.1 } to measure the effect" };
+  if (terse.requests === 0) return { terse_effect: null, terse_effect_reason: "no requests in the terse arm yet" };
+  const t = terse.output_tokens / terse.requests;
+  const c = control.output_tokens / control.requests;
+  return {
+    terse_effect: {
+      terse_mean_output_tokens: round(t, 1),
+      control_mean_output_tokens: round(c, 1),
+      /** (terse − control) / control: −0.4 is 40 % fewer output tokens with the instruction. */
+      relative_change: c > 0 ? round((t - c) / c, 4) : null,
+    },
+    terse_effect_reason: null,
+  };
+}
+
 function sums(s: Sums) {
-  const { unpriced, ttfb_ms, total_ms, cost_usd, ...counts } = s;
-  return { ...counts, cost_usd: round(cost_usd, 9), unpriced_requests: unpriced, ttfb_ms: latency(ttfb_ms), total_ms: latency(total_ms) };
+  const { unpriced, ttfb_ms, total_ms, cost_usd, saved_usd, cache_saved_usd, saved_by_compressor, terse, terse_control, ...counts } = s;
+  return {
+    ...counts, cost_usd: round(cost_usd, 9), unpriced_requests: unpriced, ttfb_ms: latency(ttfb_ms), total_ms: latency(total_ms),
+    saved_usd: round(saved_usd, 9), cache_saved_usd: round(cache_saved_usd, 9),
+    saved_by_compressor: Object.fromEntries(Object.entries(saved_by_compressor)
+      .sort(([a, x], [b, y]) => y.tokens_saved - x.tokens_saved || a.localeCompare(b))
+      .map(([name, x]) => [name, { ...x, saved_usd: round(x.saved_usd, 9) }])),
+    terse: { ...terse, mean_output_tokens: mean(terse) },
+    terse_control: { ...terse_control, mean_output_tokens: mean(terse_control) },
+    ...terseEffect(terse, terse_control),
+  };
 }
 
 const isoHour = (hour: number) => `${new Date(hour).toISOString().slice(0, 13)}:00Z`;

@@ -198,6 +198,9 @@ export function createMetrics(gw: Gateway): GatewayMetrics {
   const decisions = new Tally(registry, "sluice_route_decisions_total", "Routing decisions, by route (\"none\" for a model asked for directly) and strategy.", ["route", "strategy"]);
   const ejections = new Tally(registry, "sluice_upstream_ejections_total", "Upstream ejections (outlier detection), by target or provider.", ["target"]);
   const restorations = new Tally(registry, "sluice_upstream_restorations_total", "Upstreams restored after an ejection, by target or provider.", ["target"]);
+  const cacheHits = new Tally(registry, "sluice_cache_hits_total", "Requests answered from the response cache, by the target that made the kept answer.", ["target"]);
+  const cacheSaved = new Tally(registry, "sluice_cache_saved_tokens_total", "Tokens the response cache's answers did not spend again, by kind (input, output).", ["kind"]);
+  const cacheStored = new Counter({ name: "sluice_cache_stored_total", help: "Answers kept in the response cache.", registers: [registry] });
   const events = new Tally(registry, "sluice_events_total", "Events committed to the event log, by type.", ["type"]);
   const egress = new Counter({ name: "sluice_egress_blocked_total", help: "Upstream calls refused because their address is link-local or a cloud metadata service.", registers: [registry] });
 
@@ -284,6 +287,15 @@ export function createMetrics(gw: Gateway): GatewayMetrics {
         return;
       case "egress.blocked":
         egress.inc();
+        return;
+      case "cache.hit": {
+        cacheHits.add(targets.of(str(data.target)), "");
+        if (typeof data.saved_input_tokens === "number" && data.saved_input_tokens > 0) cacheSaved.add("input", "", data.saved_input_tokens);
+        if (typeof data.saved_output_tokens === "number" && data.saved_output_tokens > 0) cacheSaved.add("output", "", data.saved_output_tokens);
+        return;
+      }
+      case "cache.stored":
+        cacheStored.inc();
         return;
       case "tokens.estimated": {
         const reported = data.reported as number;

@@ -10,6 +10,7 @@ import * as response from "./response.ts";
 import * as routing from "./routing.ts";
 import * as server from "./server.ts";
 import * as signature from "./signature.ts";
+import * as terse from "./terse.ts";
 import * as tokens from "./tokens.ts";
 
 export * from "./cache.ts";
@@ -23,11 +24,12 @@ export * from "./response.ts";
 export * from "./routing.ts";
 export * from "./server.ts";
 export * from "./signature.ts";
+export * from "./terse.ts";
 export * from "./tokens.ts";
 
 /** Every event type Sluice knows, by type name; append and replay validate against it. */
 export const catalog: ReadonlyMap<string, EventDefinition> = new Map(
-  [cache, capture, compression, config, key, plugin, request, response, routing, server, signature, tokens]
+  [cache, capture, compression, config, key, plugin, request, response, routing, server, signature, terse, tokens]
     .flatMap((family) => Object.values(family))
     .filter((value): value is EventDefinition => typeof value === "object" && value !== null && "check" in value && "type" in value)
     .map((definition) => [definition.type, definition]),

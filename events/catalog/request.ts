@@ -77,7 +77,8 @@ export const RequestCompleted = defineEvent("request.completed", Type.Object({
   provider: Type.String(),
   model: Type.String(),
   status: Type.Integer(),
-  attempts: Type.Integer({ minimum: 1 }),
+  /** Upstream attempts made: 0 for an answer served from the response cache. */
+  attempts: Type.Integer({ minimum: 0 }),
   stream: Type.Boolean(),
   /** Time from request arrival to the first byte sent to the client. */
   ttfb_ms: Ms,
@@ -86,6 +87,17 @@ export const RequestCompleted = defineEvent("request.completed", Type.Object({
   usage: Type.Optional(Usage),
   /** What the usage cost at the prices known then, USD (absent when the price is unknown). */
   cost_usd: Type.Optional(Type.Number({ minimum: 0 })),
+  /**
+   * What the compressors saved on this request at the serving target's input price, USD: the
+   * tokens their compression.applied events saved × that price (absent when nothing was saved or
+   * the price is unknown). Recorded here because the price is known only at write time.
+   */
+  compression_saved_usd: Type.Optional(Type.Number({ minimum: 0 })),
+  /**
+   * Served from the response cache (see cache.hit): target, provider and model are those of the
+   * kept answer; nothing went upstream, so there is no usage and no cost.
+   */
+  cached: Type.Optional(Type.Literal(true)),
 }));
 
 /** Who was serving when a request ended early: set once an upstream had started answering. */

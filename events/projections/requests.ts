@@ -52,6 +52,8 @@ export interface RequestSummary {
   total_ms?: number;
   usage?: Static<typeof Usage>;
   cost_usd?: number;
+  /** Answered from the response cache (no attempt; target is the kept answer's). */
+  cached?: true;
 }
 
 export interface RequestsState {
@@ -138,6 +140,7 @@ export function requestsProjection(capacity = MAX_REQUESTS): Projection<Requests
           end(row, "completed", event.data);
           row.ttfb_ms = event.data.ttfb_ms;
           row.stream = event.data.stream;
+          if (event.data.cached) row.cached = true;
         } else if (isEvent(event, RequestFailed)) {
           end(row, "failed", event.data);
           row.reason = event.data.reason;

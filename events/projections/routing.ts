@@ -34,7 +34,8 @@ export const routing: Projection<RoutingState> = {
       const digest = state.pending[event.data.request];
       if (digest === undefined) return state;
       delete state.pending[event.data.request];
-      if (isEvent(event, RequestCompleted)) {
+      // An answer from the response cache warmed no upstream's prompt cache: the holder stays.
+      if (isEvent(event, RequestCompleted) && !event.data.cached) {
         if (digest in state.sticky) state.stickyOrder.splice(state.stickyOrder.indexOf(digest), 1);
         state.sticky[digest] = event.data.target;
         state.stickyOrder.push(digest);

@@ -1,5 +1,8 @@
+import { CacheHit } from "../catalog/cache.ts";
+import { CompressionApplied } from "../catalog/compression.ts";
 import { AttemptStarted, RequestCancelled, RequestCompleted, RequestFailed, RequestReceived } from "../catalog/request.ts";
 import { RouteDecided } from "../catalog/routing.ts";
+import { TerseApplied } from "../catalog/terse.ts";
 import { isEvent, type EventData } from "../define.ts";
 import type { Projection } from "./projection.ts";
 
@@ -20,7 +23,7 @@ export const MAX_BUCKETS = 30_000;
 export const MAX_KEYS_PER_HOUR = 500;
 /** Requests in flight remembered (a request that never ends, e.g. a crash, is forgotten oldest first). */
 export const MAX_PENDING = 10_000;
-/** Failure reasons kept per bucket; the rest are counted under OTHER. */
+/** Failure reasons kept per bucket, and compressors per bucket; the rest are counted under OTHER. */
 export const MAX_REASONS = 16;
 /** The caller, provider, model and route of usage summed past a cap. */
 export const OTHER = "(other)";
@@ -44,6 +47,21 @@ export interface Latency {
    * memory of an object keyed by bin number (measured in Bun), and already in order to read.
    */
   bins: number[];
+}
+
+/** What one compressor saved in a bucket. */
+export interface CompressorSavings {
+  /** Requests it changed. */
+  requests: number;
+  tokens_saved: number;
+  /** Its share of the requests' compression_saved_usd, in proportion to the tokens it saved. */
+  saved_usd: number;
+}
+
+/** One arm of terse mode: requests answered (with usage) and their output tokens. */
+export interface TerseArmUsage {
+  requests: number;
+  output_tokens: number;
 }
 
 export interface UsageBucket {
@@ -78,6 +96,25 @@ export interface UsageBucket {
   /** Completed requests only: time to first byte, and total time. */
   ttfb_ms: Latency;
   total_ms: Latency;
+  /**
+   * The token saver. Compression counts for requests that went upstream (at least one attempt):
+   * requests a compressor changed, input tokens saved (tokens_before − tokens_after of their
+   * compression.applied events), and that at the serving target's input price (recorded on
+   * request.completed, so answered requests only).
+   */
+  compressed_requests: number;
+  tokens_saved: number;
+  saved_usd: number;
+  /** Per compressor (at most MAX_REASONS names; the rest under OTHER). */
+  saved_by_compressor: Record<string, CompressorSavings>;
+  /** Requests answered from the response cache, and what their kept answers cost when made. */
+  cache_hits: number;
+  cache_saved_input_tokens: number;
+  cache_saved_output_tokens: number;
+  cache_saved_usd: number;
+  /** Terse mode's arms: completed requests with usage, with the instruction and without (the holdout). */
+  terse: TerseArmUsage;
+  terse_control: TerseArmUsage;
 }
 
 interface Pending {
@@ -86,6 +123,10 @@ interface Pending {
   /** The target of the latest attempt, for a failure no upstream answered. */
   provider?: string;
   model?: string;
+  /** Tokens saved per compressor (one entry per compressor loaded, at most). */
+  saved?: Record<string, number>;
+  cache?: { input: number; output: number; usd: number };
+  terse?: "terse" | "control";
 }
 
 export interface UsageRollupState {
@@ -195,6 +236,9 @@ function bucketFor(state: UsageRollupState, hour: number, dims: Pick<UsageBucket
     input_tokens: 0, output_tokens: 0, cached_input_tokens: 0, cache_write_tokens: 0, reasoning_tokens: 0,
     fallbacks: 0, fallback_requests: 0, cost_usd: 0, unpriced: 0,
     ttfb_ms: emptyLatency(), total_ms: emptyLatency(),
+    compressed_requests: 0, tokens_saved: 0, saved_usd: 0, saved_by_compressor: {},
+    cache_hits: 0, cache_saved_input_tokens: 0, cache_saved_output_tokens: 0, cache_saved_usd: 0,
+    terse: { requests: 0, output_tokens: 0 }, terse_control: { requests: 0, output_tokens: 0 },
   };
   state.buckets[key] = bucket;
   state.byHour[hour]!.push(key);
@@ -260,6 +304,48 @@ function end(state: UsageRollupState, at: number, ended: Ended): void {
     addLatency(bucket.ttfb_ms, ended.data.ttfb_ms);
     addLatency(bucket.total_ms, ended.data.total_ms);
   }
+  if (pending?.saved && data.attempts > 0) {
+    addSavings(bucket, pending.saved, ended.outcome === "completed" ? ended.data.compression_saved_usd ?? 0 : 0);
+  }
+  if (pending?.cache) {
+    bucket.cache_hits += 1;
+    bucket.cache_saved_input_tokens += pending.cache.input;
+    bucket.cache_saved_output_tokens += pending.cache.output;
+    bucket.cache_saved_usd += pending.cache.usd;
+  }
+  if (pending?.terse && ended.outcome === "completed" && usage) {
+    const arm = pending.terse === "terse" ? bucket.terse : bucket.terse_control;
+    arm.requests += 1;
+    arm.output_tokens += usage.output_tokens;
+  }
+}
+
+/** A compressed request's savings into its bucket; the money is shared by tokens saved. */
+function addSavings(bucket: UsageBucket, saved: Record<string, number>, usd: number): void {
+  let tokens = 0;
+  let positive = 0;
+  for (const n of Object.values(saved)) {
+    tokens += n;
+    positive += Math.max(0, n);
+  }
+  bucket.compressed_requests += 1;
+  bucket.tokens_saved += tokens;
+  bucket.saved_usd += usd;
+  // Names past the cap are summed under OTHER, which then counts the request once.
+  const merged: Record<string, CompressorSavings> = {};
+  for (const [name, n] of Object.entries(saved)) {
+    const key = name in bucket.saved_by_compressor || Object.keys(bucket.saved_by_compressor).length < MAX_REASONS ? name : OTHER;
+    if (!bucket.saved_by_compressor[key]) bucket.saved_by_compressor[key] = { requests: 0, tokens_saved: 0, saved_usd: 0 };
+    const into = (merged[key] ??= { requests: 1, tokens_saved: 0, saved_usd: 0 });
+    into.tokens_saved += n;
+    into.saved_usd += positive > 0 ? (usd * Math.max(0, n)) / positive : 0;
+  }
+  for (const [key, m] of Object.entries(merged)) {
+    const into = bucket.saved_by_compressor[key]!;
+    into.requests += m.requests;
+    into.tokens_saved += m.tokens_saved;
+    into.saved_usd += m.saved_usd;
+  }
 }
 
 export const usageRollup: Projection<UsageRollupState> = {
@@ -287,6 +373,24 @@ export const usageRollup: Projection<UsageRollupState> = {
         pending.provider = event.data.provider;
         pending.model = event.data.model;
       }
+      return state;
+    }
+    if (isEvent(event, CompressionApplied)) {
+      const pending = state.pending[event.data.request];
+      if (pending) {
+        const saved = (pending.saved ??= {});
+        saved[event.data.compressor] = (saved[event.data.compressor] ?? 0) + event.data.tokens_before - event.data.tokens_after;
+      }
+      return state;
+    }
+    if (isEvent(event, CacheHit)) {
+      const pending = state.pending[event.data.request];
+      if (pending) pending.cache = { input: event.data.saved_input_tokens, output: event.data.saved_output_tokens, usd: event.data.saved_usd ?? 0 };
+      return state;
+    }
+    if (isEvent(event, TerseApplied)) {
+      const pending = state.pending[event.data.request];
+      if (pending) pending.terse = event.data.arm;
       return state;
     }
     if (isEvent(event, RequestCompleted)) end(state, event.at, { outcome: "completed", data: event.data });

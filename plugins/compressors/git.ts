@@ -3,7 +3,7 @@ import { textCompressor } from "./text.ts";
 // Git output: `git diff` keeps file and hunk headers and changed lines, shrinks long unchanged
 // context to one line either side of a change, and folds lockfile/minified/binary diffs to one
 // line with their +/- counts; `git status` drops the "(use git …)" hints and groups many untracked
-// files by directory; `git log` becomes one line per commit (short hash, subject).
+// files by directory (`dir/{a,b,c}`, every name kept); `git log` becomes one line per commit (short hash, subject).
 
 const MAX_LINES = 200_000;
 const LOCKFILE = /(?:^|\/)(?:package-lock\.json|npm-shrinkwrap\.json|yarn\.lock|pnpm-lock\.yaml|bun\.lockb?|Cargo\.lock|Gemfile\.lock|composer\.lock|poetry\.lock|Pipfile\.lock|uv\.lock|go\.sum|[^/]*\.lock|[^/]*\.min\.(?:js|css)|[^/]*\.map)$/;
@@ -63,19 +63,25 @@ function compressDiff(lines: string[]): string[] | undefined {
 
 const HINT = /^\s+\(use "git [^"]*"(?: (?:to|or|and)[^)]*)?\)\s*$|^\s+\(use "git .*\)\s*$/;
 
+/** Untracked paths grouped by directory as `dir/{a,b,c}`: shorter, and every path still named. */
 function groupPaths(paths: string[], indent: string): string[] {
   const byDir = new Map<string, string[]>();
   for (const p of paths) {
     const slash = p.replace(/\/$/, "").lastIndexOf("/");
-    const dir = slash >= 0 ? p.slice(0, slash + 1) : "./";
+    const dir = slash >= 0 ? p.slice(0, slash + 1) : "";
     const list = byDir.get(dir) ?? [];
     list.push(p);
     byDir.set(dir, list);
   }
   const out: string[] = [];
   for (const [dir, list] of byDir) {
-    if (list.length <= 3) for (const p of list) out.push(`${indent}${p}`);
-    else out.push(`${indent}${dir} [${list.length} untracked files: ${list.slice(0, 3).map((p) => p.slice(dir === "./" ? 0 : dir.length)).join(", ")}, …]`);
+    // A name with a comma or brace would make the group ambiguous: such paths stay one a line.
+    const plain = list.filter((p) => !/[,{}]/.test(p.slice(dir.length)));
+    if (dir === "" || plain.length <= 3) for (const p of list) out.push(`${indent}${p}`);
+    else {
+      out.push(`${indent}${dir}{${plain.map((p) => p.slice(dir.length)).join(",")}}  [${plain.length} untracked files]`);
+      for (const p of list) if (!plain.includes(p)) out.push(`${indent}${p}`);
+    }
   }
   return out;
 }

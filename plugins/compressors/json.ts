@@ -3,7 +3,8 @@ import { textCompressor } from "./text.ts";
 // A tool result that is one JSON document (object or array). It is minified, and a long array of
 // objects with the same keys keeps its first 3 and last 1 items, the omitted run replaced by
 // `{"…":"N more items with the same keys"}`. An item whose string values mention an error or a
-// failure is never omitted. Numbers and strings are copied as written (no re-serialisation:
+// failure, or name a file (`"src/app/main.ts"`: a list of changed or matching files is what the
+// agent asked for), is never omitted. Numbers and strings are copied as written (no re-serialisation:
 // `1.50`, `1e3` and 20-digit ids stay exactly as they were); kept objects keep all their keys.
 
 const MAX_CHARS = 8_000_000;
@@ -13,6 +14,8 @@ const KEEP_TAIL = 1;
 /** Arrays shorter than this are left whole: the marker would not save anything. */
 const MIN_ITEMS = 8;
 const NOTABLE = /error|fail|exception|fatal|panic|denied|invalid/i;
+/** A string that is a file path with a directory and an extension (not a URL). */
+const FILE_PATH = /^"(?:\.{1,2}\/|\/)?(?:[\w@.-]+\/)+[\w@-][\w@.-]*\.[A-Za-z]\w{0,9}"$/;
 
 type Node =
   | { k: "lit"; raw: string }
@@ -81,7 +84,7 @@ class Parser {
 const keysOf = (node: Node) => (node.k === "obj" ? node.entries.map(([k]) => k).sort().join("\u0000") : undefined);
 
 function notable(node: Node): boolean {
-  if (node.k === "lit") return node.raw.startsWith('"') && NOTABLE.test(node.raw);
+  if (node.k === "lit") return node.raw.startsWith('"') && (NOTABLE.test(node.raw) || FILE_PATH.test(node.raw));
   if (node.k === "arr") return node.items.some(notable);
   return node.entries.some(([, v]) => notable(v));
 }

@@ -3,7 +3,7 @@ import { textCompressor } from "./text.ts";
 // Directory listings in tool results: `ls -l` (and `ls -lR`), `find` / `rg --files` path lists,
 // and `tree`. Vendored or generated directories (node_modules, .git, dist, …) collapse into one
 // line with a count; many files of one directory share their directory's path
-// (`src/{a.ts,b.ts}`); `ls -l` loses its mode/links/owner/group/date columns when it is long
+// (`src/{a.ts,b.ts}`), every one of them still named; `ls -l` loses its mode/links/owner/group/date columns when it is long
 // (names and sizes stay). Anything that is not clearly a listing is left alone.
 
 const MAX_CHARS = 4_000_000;
@@ -14,8 +14,6 @@ const MIN_COLLAPSE = 3;
 const MIN_LS_ENTRIES = 20;
 /** A path list or tree must have at least this many lines to be worth looking at. */
 const MIN_PATHS = 20;
-/** At most this many names of one directory are listed; the rest are counted. */
-const MAX_NAMES_PER_DIR = 50;
 
 const HEAVY = new Set([
   "node_modules", ".git", "dist", "build", "target", "__pycache__", ".venv", "venv", ".next", ".nuxt",
@@ -191,11 +189,8 @@ function compressPaths(lines: string[]): string | undefined {
     if (unit.kind === "path") out.push(unit.path);
     else if (unit.kind === "heavy") out.push(`${unit.root}/  [… ${hiddenCount.get(unit.root)} more paths under ${lastSegment(unit.root)}/ omitted]`);
     else if (unit.names.length === 1) out.push(`${unit.dir}/${unit.names[0]}`);
-    else {
-      const shown = unit.names.slice(0, MAX_NAMES_PER_DIR);
-      const rest = unit.names.length - shown.length;
-      out.push(`${unit.dir}/{${shown.join(",")}}${rest > 0 ? `  [… ${rest} more files in ${unit.dir}/ omitted]` : ""}`);
-    }
+    // Every name stays, however many: a file the agent looks for may be any of them.
+    else out.push(`${unit.dir}/{${unit.names.join(",")}}`);
   }
   return out.join("\n");
 }

@@ -17,8 +17,19 @@ const IMPORTANT = /\b(?:err|error|errors|warn|warning|fatal|critical|crit|severe
 /** A file and line number (`app.py:12`, `line 12`) must stay exact. */
 const LOCATION = /\.[A-Za-z]\w{0,9}:\d+|\bline \d+/;
 
-/** What a line looks like with its timestamps, ids and numbers blanked out. */
+/** A file path with a directory and an extension: `/data/out/batch-0012.parquet`, `src/app.ts`. */
+const FILE_PATH = /(?:\.{1,2}\/|\/)?(?:[\w@.-]+\/)+[\w@-][\w@.-]*\.[A-Za-z]\w{0,9}\b/g;
+
+/**
+ * What a line looks like with its timestamps, ids and numbers blanked out. File paths are kept
+ * as they are: lines naming different files are not "similar", so no path is lost in a run.
+ */
 function normalise(line: string): string {
+  const paths = line.match(FILE_PATH);
+  return blank(paths ? line.replace(FILE_PATH, "\u0001") : line) + (paths ? `\u0000${paths.join("\u0000")}` : "");
+}
+
+function blank(line: string): string {
   return line
     .replace(/\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/gi, "#")
     .replace(/\b(?=[0-9a-f]*\d)[0-9a-f]{6,}\b/gi, "#")

@@ -10,6 +10,8 @@ import whitespace, { compressWhitespace } from "../../plugins/compressors/whites
 // saves, keeps what matters (errors, paths, line numbers, keys), is deterministic, and leaves
 // text that is not its kind alone.
 
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
 const savings = (name: string, before: string, after: string) => {
   const pct = ((1 - after.length / before.length) * 100).toFixed(1);
   console.log(`[compressors-b] ${name}: ${before.length} → ${after.length} chars (${pct}% saved)`);
@@ -146,6 +148,14 @@ describe("listing", () => {
     }
   });
 
+  test("a directory of 120 files keeps every name in its group (no names dropped past a cap)", () => {
+    const paths = range(120).map((i) => `./migrations/versions/${String(i + 1).padStart(4, "0")}_add_table_${i}.py`);
+    const out = compressListing(paths.join("\n"))!;
+    const group = /^\.\/migrations\/versions\/\{(.*)\}$/.exec(out)!;
+    expect(group[1]!.split(",").map((name) => `./migrations/versions/${name}`)).toEqual(paths);
+    expect(out).not.toContain("omitted");
+  });
+
   test("tree: node_modules collapses into one line", () => {
     const out = compressListing(TREE)!;
     savings("listing (tree)", TREE, out);
@@ -216,6 +226,16 @@ describe("json", () => {
     }
   });
 
+  test("an array of items that name files keeps every item: a list of files is what was asked for", () => {
+    const files = range(30).map((i) => ({ filename: `packages/api/src/routes/route-${i}.ts`, status: "modified", additions: i, blob_url: `https://github.com/o/r/blob/abc/packages/api/src/routes/route-${i}.ts` }));
+    const out = compressJson(JSON.stringify(files, null, 2))!;
+    for (let i = 0; i < 30; i++) expect(out).toContain(`"packages/api/src/routes/route-${i}.ts"`);
+    expect(out).not.toContain("more items");
+    // A URL is not a file path: items that only hold URLs still fold.
+    const urls = range(30).map((i) => ({ url: `https://example.com/a/b-${i}.html`, n: i }));
+    expect(compressJson(JSON.stringify(urls, null, 2))).toContain("more items with the same keys");
+  });
+
   test("deterministic; invalid JSON, prose and code → undefined", () => {
     expect(compressJson(JSON_ARRAY)).toBe(compressJson(JSON_ARRAY));
     expect(compressJson(NOT_JSON)).toBeUndefined();
@@ -239,6 +259,15 @@ describe("log-dedupe", () => {
     // A 500 is not hidden behind the run of 200s.
     expect(out).toMatch(/GET \/api\/users\/1000 200 0ms req=00000000 {2}\[×300 similar\]/);
     expect(out).toMatch(/GET \/api\/users\/1300 500 .* {2}\[×10 similar\]/);
+  });
+
+  test("lines that differ only in the file they name are not folded together: every path stays", () => {
+    const log = range(40).map((i) => `2026-11-23T10:00:${String(i).padStart(2, "0")}Z INFO writer: wrote /data/out/batch-${String(i).padStart(4, "0")}.parquet (${1000 + i} rows)`);
+    log.push(...range(20).map((i) => `2026-11-23T10:01:${String(i).padStart(2, "0")}Z INFO http: GET /healthz 200 ${i}ms`));
+    const out = compressLog(log.join("\n"))!;
+    for (let i = 0; i < 40; i++) expect(out).toContain(`/data/out/batch-${String(i).padStart(4, "0")}.parquet`);
+    // Lines without a path still fold.
+    expect(out).toContain("GET /healthz 200 0ms  [×20 similar]");
   });
 
   test("deterministic; not a log → undefined", () => {

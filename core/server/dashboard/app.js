@@ -277,6 +277,7 @@ function Overview() {
         <${Card} label="Errors" value=${int(t.failed)} note=${t.requests ? `${((t.failed / t.requests) * 100).toFixed(1)}% of requests · ${int(t.cancelled)} cancelled` : "no requests"} />
         <${Card} label="Cost" value=${usd(t.cost_usd)} note=${t.unpriced_requests ? `${int(t.unpriced_requests)} requests without a price` : "all requests priced"} />
         <${Card} label="Tokens" value=${int(t.input_tokens + t.output_tokens)} note=${`${int(t.input_tokens)} in · ${int(t.output_tokens)} out`} />
+        <${Card} label="Saved" value=${usd(t.saved_usd + t.cache_saved_usd)} note=${`${int(t.tokens_saved)} tokens compressed away · ${int(t.cache_hits)} cache hits`} />
         <${Card} label="Latency p50 / p99" value=${`${duration(t.total_ms.p50)} / ${duration(t.total_ms.p99)}`} note=${`first byte p50 ${duration(t.ttfb_ms.p50)}`} />
       </div>
       <div class="charts">
@@ -584,7 +585,7 @@ function Requests({ openId, setOpenId }) {
           <tr key=${r.id} class=${`clickable${r.id === openId ? " selected" : ""}`} tabindex="0" data-request=${r.id}
             onClick=${() => setOpenId(r.id)} onKeyDown=${(e) => (e.key === "Enter" || e.key === " ") && (e.preventDefault(), setOpenId(r.id))}>
             <td class="nowrap" title=${`${r.id} · ${stamp(r.at)}`}>${shortStamp(r.at)}</td><td class="mono">${r.model}</td><td>${r.route ?? "–"}</td><td class="mono">${r.target ?? "–"}</td>
-            <td class="num">${r.status ?? "–"}</td><td><span class=${`pill ${outcomeClass(r.outcome)}`}>${r.outcome}</span>${r.fallbacks ? html` <span class="pill warn">fallback</span>` : null}</td>
+            <td class="num">${r.status ?? "–"}</td><td><span class=${`pill ${outcomeClass(r.outcome)}`}>${r.outcome}</span>${r.fallbacks ? html` <span class="pill warn">fallback</span>` : null}${r.cached ? html` <span class="pill">cached</span>` : null}</td>
             <td class="num">${r.attempts}</td><td class="num">${duration(r.total_ms)}</td>
             <td class="num">${r.usage ? `${int(r.usage.input_tokens)} / ${int(r.usage.output_tokens)}` : "–"}</td><td class="num">${usd(r.cost_usd)}</td>
           </tr>`)}
