@@ -11,6 +11,7 @@ import { checkVaultRefs, keySourceFromEnv, Vault, VaultError, vaultSecrets } fro
 import { LiveProjections } from "../events/projections/index.ts";
 import type { Config } from "../schemas/config.ts";
 import { checkKinds } from "./config/load.ts";
+import { providersLoaded } from "./models/catalog.ts";
 import type { Codec, DialectId } from "./dialects/codec.ts";
 import { anthropic } from "./dialects/anthropic/index.ts";
 import { gemini } from "./dialects/gemini/index.ts";
@@ -57,6 +58,7 @@ export function openLog(dataDir: string, durability: Config["durability"]): Even
 /** Everything but the HTTP listener: log, projections, plugins, config on record. */
 export async function boot(options: BootOptions): Promise<Gateway> {
   const { config, logger } = options;
+  providersLoaded(config.providers);
   const log = openLog(config.data_dir, config.durability);
   const plugins = new PluginHost(log, logger);
   for (const plugin of options.builtins) plugins.register(plugin);

@@ -8,19 +8,25 @@ export type ImageSource =
   | { kind: "url"; url: string }
   | { kind: "base64"; mediaType: string; data: string };
 
-export type TextPart = { type: "text"; text: string };
-export type ImagePart = { type: "image"; source: ImageSource; detail?: "auto" | "low" | "high" };
+/**
+ * Anthropic's prompt-cache breakpoint (`cache_control`) on a block, kept so that a request Sluice
+ * rewrites (compressed, terse) still carries the client's breakpoints; other dialects leave it out.
+ */
+type CacheMark = { cacheControl?: Record<string, unknown> };
+
+export type TextPart = { type: "text"; text: string } & CacheMark;
+export type ImagePart = { type: "image"; source: ImageSource; detail?: "auto" | "low" | "high" } & CacheMark;
 /**
  * `arguments` is the raw JSON text exactly as the model produced it (never re-serialised).
  * `signature` is an opaque provider token on the call itself (Gemini's `thoughtSignature`), kept byte-exact.
  */
-export type ToolCallPart = { type: "tool-call"; id: string; name: string; arguments: string; signature?: string };
+export type ToolCallPart = { type: "tool-call"; id: string; name: string; arguments: string; signature?: string } & CacheMark;
 export type ToolResultPart = {
   type: "tool-result";
   toolCallId: string;
   content: Array<TextPart | ImagePart>;
   isError?: boolean;
-};
+} & CacheMark;
 /**
  * Reasoning kept byte-exact; `signature` belongs to the provider that produced it.
  * `redacted` is reasoning the provider encrypted (Anthropic `redacted_thinking.data`): opaque, sent back as is.
@@ -41,6 +47,8 @@ export interface ToolDefinition {
   /** JSON Schema of the arguments object. */
   parameters: Record<string, unknown>;
   strict?: boolean;
+  /** Anthropic's `cache_control` on the tool (see CacheMark). */
+  cacheControl?: Record<string, unknown>;
 }
 
 export type ToolChoice =
@@ -75,6 +83,13 @@ export interface Request {
   user?: string;
   /** Fields of the client's dialect that have no IR meaning, kept for the same-dialect path. */
   extra: Record<string, unknown>;
+  /**
+   * Content of the client's request that the IR has no place for (Anthropic document or server
+   * tool blocks, citations; Gemini executableCode …), by kind. The same-dialect path still sends
+   * it (the client's own bytes), but a rewritten request would lose it, so nothing that rewrites
+   * a request (compressors, terse mode) runs on one that has it.
+   */
+  untranslated?: string[];
 }
 
 export type FinishReason = "stop" | "length" | "tool-calls" | "content-filter" | "error" | "other";

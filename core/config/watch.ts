@@ -4,6 +4,8 @@ import { ConfigApplied, ConfigRejected } from "../../events/catalog/config.ts";
 import { scrub, secretsOf, type Gateway } from "../gateway.ts";
 import { checkKinds, loadConfigFile } from "./load.ts";
 import { checkVaultRefs, vaultSecrets } from "../vault/index.ts";
+import { pruneCache } from "../pipeline/cache.ts";
+import { providersLoaded } from "../models/catalog.ts";
 
 // Hot reload: a valid edit of the config file is applied without a restart and recorded as
 // `config.applied`; an invalid one is rejected, logged and recorded as `config.rejected`, and
@@ -34,7 +36,10 @@ export function reloadConfig(gw: Gateway, path: string, overrides: (c: Gateway["
     }
   }
   gw.config = next;
+  providersLoaded(next.providers);
   gw.secrets = [...secretsOf(next), ...vaultSecrets(next, gw.vault)];
+  // Answers kept for routes that changed (or stopped caching) are not served under the new config.
+  pruneCache(gw);
   void gw.log.append(ConfigApplied, {
     source: path, digest: result.digest, reason: "reload",
     providers: next.providers.map((p) => p.id), routes: next.routes.map((r) => r.name),

@@ -173,8 +173,13 @@ function datasetAsOf(at: Date): string | undefined {
   return newest;
 }
 
-/** When each provider config object was first seen: the day a config price without `effective` is known from. */
+/** The day each provider config object was loaded: when a config price without `effective` is known from. */
 const loadedOn = new WeakMap<ProviderConfig, string>();
+
+/** Note that a config's providers were loaded (at start and at each reload) now. */
+export function providersLoaded(providers: readonly ProviderConfig[], at: Date = new Date()): void {
+  for (const provider of providers) if (!loadedOn.has(provider)) loadedOn.set(provider, dayOf(at));
+}
 
 /** The price of `model` at `provider` in force at `at`, where it came from and since when; undefined if unknown. */
 export function priceOf(provider: ProviderConfig, model: string, at: Date = new Date()): PriceFact | undefined {

@@ -81,6 +81,11 @@ export class ResponseCache {
     return { entries: shelf?.entries.size ?? 0, bytes: shelf?.bytes ?? 0 };
   }
 
+  /** The shelves holding answers now. */
+  names(): string[] {
+    return [...this.shelves.keys()];
+  }
+
   /** Forget the shelves of routes that no longer cache (after a reload). */
   keepOnly(routes: ReadonlySet<string>): void {
     for (const route of this.shelves.keys()) if (!routes.has(route)) this.shelves.delete(route);
@@ -91,18 +96,34 @@ export class ResponseCache {
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => {
     if (typeof v !== "object" || v === null || Array.isArray(v)) return v;
-    const sorted: Record<string, unknown> = {};
+    // No prototype: a "__proto__" key is an ordinary key here, not a prototype to set.
+    const sorted: Record<string, unknown> = Object.create(null);
     for (const key of Object.keys(v).sort()) sorted[key] = (v as Record<string, unknown>)[key];
     return sorted;
   });
 }
 
+/** Top-level fields that say how an answer is delivered, not what is asked (left out of the key). */
+const DELIVERY = ["stream", "stream_options"];
+
 /**
- * The cache key: a SHA-256 digest of who asks (`scope`), the model name asked for, and the
- * decoded request without how it is to be delivered (stream or not, usage in the stream), so a
- * stream and a whole answer, in any dialect, share an entry.
+ * The cache key: a SHA-256 digest of who asks (`scope`), the model name asked for, the client's
+ * dialect and body as it wrote it (parsed, keys sorted, without how the answer is delivered), and
+ * the request as it goes upstream (after compressors and terse mode). The body is in it because
+ * a dialect can carry content the IR has no place for (an Anthropic document block): two requests
+ * that differ only there must not share an answer. So a stream and a whole answer share an entry,
+ * but two dialects do not.
  */
-export function cacheKey(scope: string, model: string, request: Request): string {
+export function cacheKey(scope: string, model: string, request: Request, client: { dialect: DialectId; raw: string }): string {
   const { stream: _stream, streamUsage: _streamUsage, ...asked } = request;
-  return createHash("sha256").update(canonicalJson([scope, model, asked])).digest("hex");
+  let body: unknown;
+  try {
+    body = JSON.parse(client.raw);
+  } catch {
+    body = client.raw;
+  }
+  if (typeof body === "object" && body !== null && !Array.isArray(body)) {
+    body = Object.fromEntries(Object.entries(body).filter(([field]) => !DELIVERY.includes(field)));
+  }
+  return createHash("sha256").update(canonicalJson([scope, model, client.dialect, body, asked])).digest("hex");
 }

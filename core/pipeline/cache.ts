@@ -6,7 +6,9 @@ import type { Gateway } from "../gateway.ts";
 import type { FinishReason, Request, StreamEvent } from "../ir.ts";
 import { costOf } from "../models/catalog.ts";
 import type { RequestContext } from "./attempt.ts";
-import { cacheKey, type CacheEntry } from "./cache-store.ts";
+import { cacheKey, canonicalJson, type CacheEntry } from "./cache-store.ts";
+import type { DialectId } from "../dialects/codec.ts";
+import { createHash } from "node:crypto";
 import { CaptureBuffer, captureBodies } from "./capture.ts";
 import type { Frame } from "./frame.ts";
 import { responseEvents } from "./ir-stream.ts";
@@ -49,12 +51,36 @@ function manyChoices(request: Request): boolean {
  */
 export function cachePlan(
   gw: Gateway, route: RouteConfig | undefined, header: string | null, scope: string, model: string, request: Request,
+  client: { dialect: DialectId; raw: string },
 ): CachePlan | undefined {
   const settings = route?.cache;
   if (!route || !settings || OFF.has(header?.trim().toLowerCase() ?? "") || manyChoices(request)) return undefined;
-  const key = cacheKey(scope, model, request);
-  const hit = gw.cache.get(route.name, key);
-  return { route: route.name, settings, key, ...(hit ? { hit } : {}) };
+  const key = cacheKey(scope, model, request, client);
+  const shelf = shelfOf(gw, route);
+  const hit = gw.cache.get(shelf, key);
+  return { route: shelf, settings, key, ...(hit ? { hit } : {}) };
+}
+
+const shelves = new WeakMap<RouteConfig, string>();
+
+/**
+ * The shelf a route's answers are kept on: its name and a digest of its settings and of the
+ * providers (credentials left out), so answers made before a reload that changed where the route
+ * goes (targets, models, URLs) are never served after it.
+ */
+function shelfOf(gw: Gateway, route: RouteConfig): string {
+  let shelf = shelves.get(route);
+  if (shelf === undefined) {
+    const providers = gw.config.providers.map(({ api_key: _key, headers: _headers, ...rest }) => rest);
+    shelf = `${route.name}#${createHash("sha256").update(canonicalJson([route, providers])).digest("hex").slice(0, 16)}`;
+    shelves.set(route, shelf);
+  }
+  return shelf;
+}
+
+/** After a reload: forget every shelf the routes in force no longer use. */
+export function pruneCache(gw: Gateway): void {
+  gw.cache.keepOnly(new Set(gw.config.routes.filter((r) => r.cache).map((r) => shelfOf(gw, r))));
 }
 
 /** The `keep` hook of a request that missed: keeps its answer if it went well (`cache.stored`). */
@@ -70,8 +96,6 @@ export function keeper(gw: Gateway, request: string, plan: CachePlan, dialect: R
       target: target.id, provider: target.provider.id, model: target.model,
       request, createdAt: now, expiresAt: now + plan.settings.ttl_s * 1000, bytes,
     };
-    // Routes that stopped caching since (a reload) give their memory back.
-    gw.cache.keepOnly(new Set(gw.config.routes.filter((r) => r.cache).map((r) => r.name)));
     if (gw.cache.put(plan.route, plan.key, entry, plan.settings)) {
       void gw.log.append(CacheStored, { request, key: plan.key, expires_at: entry.expiresAt, bytes });
     }

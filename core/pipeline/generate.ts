@@ -56,13 +56,17 @@ export function handleGeneration(
       decoded = continued.request;
     }
 
+    // A request holding content the IR cannot carry (an Anthropic document, a Gemini executableCode
+    // part …) must go as the client's own bytes: nothing that would rewrite it runs.
+    const rewritable = decoded.untranslated === undefined;
     const plugged = await runRequestPlugins(gw, decoded, { request: frame.id, model: publicModel },
-      compressorsFor(gw, admitted.route, http.headers.get("x-sluice-compress")));
+      rewritable ? compressorsFor(gw, admitted.route, http.headers.get("x-sluice-compress")) : []);
     if ("error" in plugged) return failEarly(frame, plugged.error);
     // Terse mode: the arm is chosen from the request as the client sent it; the instruction goes last.
-    const ir = applyTerse(gw, frame.id, terseArm(admitted.route, http.headers.get("x-sluice-terse"), decoded), plugged.request);
-    // The response cache is keyed by the request as it would go upstream, and by who asks.
-    const cache = cachePlan(gw, admitted.route, http.headers.get("x-sluice-cache"), admitted.scope, publicModel, ir);
+    const arm = rewritable ? terseArm(admitted.route, http.headers.get("x-sluice-terse"), decoded) : undefined;
+    const ir = applyTerse(gw, frame.id, arm, plugged.request);
+    // The response cache is keyed by who asks, the request as the client wrote it and as it would go upstream.
+    const cache = cachePlan(gw, admitted.route, http.headers.get("x-sluice-cache"), admitted.scope, publicModel, ir, { dialect: codec.id, raw });
     const ctx: RequestContext = {
       gw, id: frame.id, codec, ir, raw, modified: plugged.modified || ir !== plugged.request || decoded !== admitted.decoded, signal: http.signal,
       deadlineAt: deadlineFor(gw.config, admitted.route), ...(admitted.route ? { route: admitted.route } : {}), ...state,

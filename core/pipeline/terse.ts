@@ -18,7 +18,8 @@ export const TERSE_INSTRUCTION = [
   "Tool calls and structured output are given in full, as usual.",
 ].join(" ");
 
-export type TerseArm = "terse" | "control";
+/** `forced`: the header asked for it; it gets the instruction but is not part of the measurement. */
+export type TerseArm = "terse" | "control" | "forced";
 
 /** The text a conversation is known by on every turn: its first user message, as the client sent it. */
 function conversationKey(request: Request): string {
@@ -34,14 +35,14 @@ export function conversationPoint(request: Request): number {
 
 /**
  * The arm of a request, or undefined when terse mode is off for it. The header `x-sluice-terse`
- * decides first (`off` always wins; `on` turns it on where the route does not, always in the
- * terse arm); else the route's `terse`, whose `holdout` share of conversations is the control.
+ * decides first (`off` always wins; `on` turns it on, as arm `forced`, which the measurement
+ * leaves out: such requests chose themselves); else the route's `terse`, whose `holdout` share of conversations is the control.
  * `request` is the one the client sent (before plugins), so a compressed first turn hashes the same.
  */
 export function terseArm(route: RouteConfig | undefined, header: string | null, request: Request): TerseArm | undefined {
   const asked = header?.trim().toLowerCase();
   if (asked === "off" || asked === "false" || asked === "0") return undefined;
-  if (asked === "on" || asked === "true" || asked === "1") return "terse";
+  if (asked === "on" || asked === "true" || asked === "1") return "forced";
   const terse = route?.terse;
   if (!terse) return undefined;
   const holdout = terse === true ? 0 : terse.holdout;
@@ -57,5 +58,5 @@ export function withTerseInstruction(request: Request): Request {
 export function applyTerse(gw: Gateway, id: string, arm: TerseArm | undefined, request: Request): Request {
   if (!arm) return request;
   void gw.log.append(TerseApplied, { request: id, arm });
-  return arm === "terse" ? withTerseInstruction(request) : request;
+  return arm === "control" ? request : withTerseInstruction(request);
 }

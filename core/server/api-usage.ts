@@ -33,7 +33,9 @@ const invalid = (param: string, message: string): GatewayError => gatewayError("
 /** ms since epoch, or an ISO date or date-time ("2026-11-23" is midnight UTC). */
 function time(param: string, value: string): number | GatewayError {
   const at = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
-  return Number.isFinite(at) ? at : invalid(param, `"${value}" is not a date, a date-time or ms since epoch`);
+  // JavaScript dates end at ±8.64e15 ms (year 275760): past that a date cannot be written back.
+  if (Number.isFinite(at) && Math.abs(at) > 8.64e15) return invalid(param, `"${value.slice(0, 40)}" is beyond the last representable date`);
+  return Number.isFinite(at) ? at : invalid(param, `"${value.slice(0, 40)}" is not a date, a date-time or ms since epoch`);
 }
 
 function parseQuery(params: URLSearchParams): UsageQuery | GatewayError {

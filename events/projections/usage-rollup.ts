@@ -300,7 +300,8 @@ function end(state: UsageRollupState, at: number, ended: Ended): void {
     bucket.fallbacks += data.attempts - 1;
     bucket.fallback_requests += 1;
   }
-  if (ended.outcome === "completed") {
+  // An answer from the response cache says nothing of how fast its target is: no latency from it.
+  if (ended.outcome === "completed" && ended.data.cached !== true) {
     addLatency(bucket.ttfb_ms, ended.data.ttfb_ms);
     addLatency(bucket.total_ms, ended.data.total_ms);
   }
@@ -390,7 +391,8 @@ export const usageRollup: Projection<UsageRollupState> = {
     }
     if (isEvent(event, TerseApplied)) {
       const pending = state.pending[event.data.request];
-      if (pending) pending.terse = event.data.arm;
+      // A request the header put in terse mode chose itself: not part of the measurement.
+      if (pending && event.data.arm !== "forced") pending.terse = event.data.arm;
       return state;
     }
     if (isEvent(event, RequestCompleted)) end(state, event.at, { outcome: "completed", data: event.data });

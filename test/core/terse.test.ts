@@ -22,14 +22,15 @@ describe("terseArm", () => {
   });
 
   test("the header: on works where the route does not ask, off wins where it does, anything else is not a choice", () => {
-    expect(terseArm(undefined, "on", conversation(1))).toBe("terse");
+    // Asked for by the header: "forced", which the measurement leaves out (it chose itself).
+    expect(terseArm(undefined, "on", conversation(1))).toBe("forced");
     expect(terseArm(route(true), "off", conversation(1))).toBeUndefined();
     expect(terseArm(route({ holdout: 0.5 }), " OFF ", conversation(1))).toBeUndefined();
     expect(terseArm(undefined, "maybe", conversation(1))).toBeUndefined();
     expect(terseArm(route(true), "maybe", conversation(1))).toBe("terse");
     // A control conversation asked for terse by its client gets it.
     const control = Array.from({ length: 50 }, (_, i) => conversation(i)).find((r) => terseArm(route({ holdout: 0.5 }), null, r) === "control")!;
-    expect(terseArm(route({ holdout: 0.5 }), "on", control)).toBe("terse");
+    expect(terseArm(route({ holdout: 0.5 }), "on", control)).toBe("forced");
   });
 
   test("the holdout splits a fixed set of conversations by exactly the same counts every time, near the share asked", () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createKey } from "../../core/keys/keys.ts";
-import { priceOf } from "../../core/models/catalog.ts";
+import { priceOf, providersLoaded } from "../../core/models/catalog.ts";
 import type { ProviderConfig } from "../../schemas/config.ts";
 import { completion, startFakeUpstream, streamText, type FakeUpstream } from "../support/fake-upstream.ts";
 import { startGateway, type TestGateway } from "../support/gateway.ts";
@@ -163,7 +163,7 @@ describe("GET /api/usage", () => {
   test("a bad parameter is a 400 naming it", async () => {
     for (const [query, param] of [
       ["?group=caller,colour", "group"], ["?group=day,hour", "group"], ["?since=yesterday-ish", "since"],
-      ["?until=2020-01-01&since=2021-01-01", "until"], ["?modle=priced", "modle"], ["?caller=a&caller=b", "caller"],
+      ["?until=2020-01-01&since=2021-01-01", "until"], ["?modle=priced", "modle"], ["?caller=a&caller=b", "caller"], ["?since=99999999999999999999", "since"], ["?until=+275761-01-01", "until"],
     ] as const) {
       const response = await api(`/usage${query}`);
       expect(response.status, query).toBe(400);
@@ -193,9 +193,13 @@ describe("priceOf", () => {
   const provider = (base_url: string, model_info: Record<string, unknown> = {}) =>
     ({ id: "x", kind: "openai", base_url, models: [], headers: {}, stream_usage: true, options: {}, model_info }) as unknown as ProviderConfig;
 
-  test("a configured price wins, with its effective date when given", () => {
+  test("a configured price wins, with its effective date when given, else as of the day its config was loaded", () => {
     const own = provider("https://api.openai.com/v1", { "gpt-4o": { price: { input: 1, output: 2, effective: "2026-01-15" } } });
     expect(priceOf(own, "gpt-4o")).toEqual({ price: { input: 1, output: 2 }, source: "config", effective: "2026-01-15", effective_basis: "from" });
+    const undated = provider("https://api.openai.com/v1", { "gpt-4o": { price: { input: 1, output: 2 } } });
+    providersLoaded([undated], new Date("2026-05-04T10:00:00Z"));
+    // Asked later, the date is still the load day, not the day of the first question.
+    expect(priceOf(undated, "gpt-4o", new Date("2026-05-20T00:00:00Z"))).toMatchObject({ source: "config", effective: "2026-05-04", effective_basis: "as_of" });
   });
 
   test("the dataset's price, with the start date of the price in force when it changed over time", () => {

@@ -116,18 +116,21 @@ describe("hits", () => {
     expect(metrics).toContain("sluice_cache_stored_total 1");
     expect(metrics).toMatch(/sluice_requests_total\{dialect="openai-chat",outcome="completed"\} 2/);
     // Usage folds the hit as savings (events/projections/usage-rollup.ts).
-    const usage = await (await fetch(`${g.url}/api/usage`, { headers: { authorization: `Bearer ${ADMIN}` } })).json() as { totals: Record<string, number> };
+    const usage = await (await fetch(`${g.url}/api/usage`, { headers: { authorization: `Bearer ${ADMIN}` } })).json() as { totals: Record<string, any> };
     expect(usage.totals).toMatchObject({ cache_hits: 1, cache_saved_input_tokens: 11, cache_saved_output_tokens: 7 });
+    // The hit's latency is the cache's, not the target's: only the miss is in the percentiles.
+    expect(usage.totals.ttfb_ms.count).toBe(1);
+    expect(usage.totals.total_ms.count).toBe(1);
     expect(usage.totals.cache_saved_usd).toBeCloseTo(0.025, 9);
   });
 
-  test("an answer made for a non-stream OpenAI client streams to an Anthropic client, and a streamed one answers a non-stream client", async () => {
+  test("an answer made for a non-stream client streams to a stream client of its dialect, and a streamed one answers a non-stream client", async () => {
     const { g, up } = await setup();
     const client = openai(g);
     const claude = anthropic(g);
-    // Made whole via Chat Completions, served as an Anthropic Messages stream.
-    const whole = await client.chat.completions.create({ model: "cached", max_tokens: 50, messages: [{ role: "user", content: "tell me" }] });
-    expect(whole.choices[0]!.message.content).toBe("echo: tell me");
+    // Made whole via Anthropic Messages (an OpenAI upstream: translated), served as an Anthropic stream.
+    const whole = await claude.messages.create({ model: "cached", max_tokens: 50, messages: [{ role: "user", content: "tell me" }] });
+    expect(whole.content).toEqual([expect.objectContaining({ type: "text", text: "echo: tell me" })]);
     const events: string[] = [];
     const stream = claude.messages.stream({ model: "cached", max_tokens: 50, messages: [{ role: "user", content: "tell me" }] });
     stream.on("streamEvent", (event) => events.push(event.type));
@@ -143,8 +146,11 @@ describe("hits", () => {
     const servedStream = lastRequest(g);
     expect(types(g, servedStream)).toEqual(["request.received", "route.decided", "cache.hit", "request.completed"]);
     expect(dataOf(g, servedStream, "request.completed")).toMatchObject({ stream: true, attempts: 0, cached: true, target: "oa/gpt-x" });
+    // The same question in another dialect is another entry: a dialect can say what another cannot.
+    await client.chat.completions.create({ model: "cached", max_tokens: 50, messages: [{ role: "user", content: "tell me" }] });
+    expect(up.seen).toHaveLength(2);
 
-    // Made as an OpenAI stream (the same dialect upstream: bytes passed through), served whole to Anthropic.
+    // Made as an OpenAI stream (the same dialect upstream: bytes passed through), served whole.
     const chunks: string[] = [];
     for await (const chunk of await client.chat.completions.create({ model: "cached", max_tokens: 50, stream: true, messages: [{ role: "user", content: "stream it" }] })) {
       chunks.push(chunk.choices[0]?.delta?.content ?? "");
@@ -153,19 +159,59 @@ describe("hits", () => {
     const madeStream = lastRequest(g);
     expect(dataOf(g, madeStream, "attempt.started")).toMatchObject({ passthrough: true });
     expect(types(g, madeStream)).toContain("cache.stored");
-    const answer = await claude.messages.create({ model: "cached", max_tokens: 50, messages: [{ role: "user", content: "stream it" }] });
-    expect(up.seen).toHaveLength(2);
-    expect(answer.content).toEqual([expect.objectContaining({ type: "text", text: "echo: stream it" })]);
-    expect(answer.stop_reason).toBe("end_turn");
+    const answer = await client.chat.completions.create({ model: "cached", max_tokens: 50, messages: [{ role: "user", content: "stream it" }] });
+    expect(up.seen).toHaveLength(3);
+    expect(answer.choices[0]!.message.content).toBe("echo: stream it");
+    expect(answer.choices[0]!.finish_reason).toBe("stop");
     expect(dataOf(g, lastRequest(g), "cache.hit")).toMatchObject({ source_request: madeStream, saved_input_tokens: 11, saved_output_tokens: 7 });
-    // And the stream again, to its own dialect, from the kept stream.
+    // And the stream again, from the kept stream, with usage when asked for.
     const again: string[] = [];
     for await (const chunk of await client.chat.completions.create({ model: "cached", max_tokens: 50, stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: "stream it" }] })) {
       again.push(chunk.choices[0]?.delta?.content ?? "");
       if (chunk.usage) expect(chunk.usage).toMatchObject({ prompt_tokens: 11, completion_tokens: 7 });
     }
     expect(again.join("")).toBe("echo: stream it");
+    expect(up.seen).toHaveLength(3);
+  });
+
+  test("two Anthropic requests that differ only in a block the IR does not carry (a document) are two entries", async () => {
+    const { g, up } = await setup();
+    const ask = (data: string) => fetch(`${g.url}/v1/messages`, {
+      method: "POST",
+      body: JSON.stringify({ model: "claude", max_tokens: 20, messages: [{ role: "user", content: [
+        { type: "document", source: { type: "text", media_type: "text/plain", data } },
+        { type: "text", text: "summarize this document" },
+      ] }] }),
+    });
+    const first = await ask("ACME revenue grew 12 %");
+    const second = await ask("a poem about cats");
+    expect([first.headers.get("x-sluice-cache"), second.headers.get("x-sluice-cache")]).toEqual(["miss", "miss"]);
     expect(up.seen).toHaveLength(2);
+    // Each went upstream as the client's own bytes, document and all.
+    expect(up.seen.map((s) => JSON.stringify(s.json))).toEqual([expect.stringContaining("ACME revenue"), expect.stringContaining("a poem about cats")]);
+    const third = await ask("a poem about cats");
+    expect(third.headers.get("x-sluice-cache")).toBe("hit");
+    expect(up.seen).toHaveLength(2);
+  });
+
+  test("a reload that changes where a route goes leaves its kept answers behind", async () => {
+    const { g, up } = await setup();
+    expect((await chat(g, {})).cache).toBe("miss");
+    expect((await chat(g, {})).cache).toBe("hit");
+    // The same config but for the route's target model: another shelf.
+    const { readFileSync, writeFileSync } = await import("node:fs");
+    const { reloadConfig } = await import("../../core/config/watch.ts");
+    const yaml = readFileSync(g.configPath, "utf8");
+    writeFileSync(g.configPath, yaml.replace("models: [gpt-x]", "models: [gpt-x, gpt-y]").replace("{ name: cached, targets: [oa/gpt-x]", "{ name: cached, targets: [oa/gpt-y]"));
+    expect(reloadConfig(g.gw, g.configPath, (c) => c)).toBe("applied");
+    const after = await chat(g, {});
+    expect(after.cache).toBe("miss");
+    expect(after.headers.get("x-sluice-model")).toBe("gpt-y");
+    expect(up.seen).toHaveLength(2);
+    // A route that stops caching gives its memory back at once.
+    writeFileSync(g.configPath, readFileSync(g.configPath, "utf8").replace("{ name: cached, targets: [oa/gpt-y], cache: { ttl_s: 300 } }", "{ name: cached, targets: [oa/gpt-y] }"));
+    expect(reloadConfig(g.gw, g.configPath, (c) => c)).toBe("applied");
+    expect(g.gw.cache.names().some((name) => name.startsWith("cached#"))).toBe(false);
   });
 
   test("passthrough answers are kept: a same-dialect JSON body is served again byte for byte, to that dialect", async () => {
@@ -180,17 +226,13 @@ describe("hits", () => {
     expect(second.headers.get("x-sluice-cache")).toBe("hit");
     expect(await second.text()).toBe(firstText);
     expect(up.seen).toHaveLength(1);
-    // The same kept answer to an OpenAI client, in its own shape.
-    const chatted = await openai(g).chat.completions.create({ model: "claude", max_tokens: 20, messages: [{ role: "user", content: "hi there" }] });
-    expect(chatted.choices[0]!.message.content).toBe("echo: hi there");
-    expect(chatted.usage).toMatchObject({ prompt_tokens: 17, completion_tokens: 9 }); // 13 + 4 read from the prompt cache
-    expect(up.seen).toHaveLength(1);
     // An Anthropic stream passed through is kept too.
     const streamed = await anthropic(g).messages.stream({ ...body, messages: [{ role: "user", content: "flowing" }] } as Anthropic.MessageCreateParams).finalMessage();
     expect(streamed.content).toEqual([expect.objectContaining({ type: "text", text: "echo: flowing" })]);
     expect(dataOf(g, lastRequest(g), "attempt.started")).toMatchObject({ passthrough: true });
     const hit = await anthropic(g).messages.create({ ...body, messages: [{ role: "user", content: "flowing" }] } as Anthropic.MessageCreateParamsNonStreaming);
     expect(hit.content).toEqual([expect.objectContaining({ type: "text", text: "echo: flowing" })]);
+    expect(hit.usage).toMatchObject({ input_tokens: 13, cache_read_input_tokens: 4, output_tokens: 9 });
     expect(up.seen).toHaveLength(2);
   });
 });
@@ -222,16 +264,17 @@ describe("what is keyed", () => {
     expect([a.cache, b.cache]).toEqual(["miss", "hit"]);
     expect(b.text).toBe(a.text);
     expect(up.seen).toHaveLength(1);
-    // The same text as a content part is the same request.
+    // The same text written as a content part is written differently: another entry (the key
+    // holds the body as the client wrote it, keys sorted).
     const parts = await chat(g, { temperature: 0.7, messages: [{ role: "user", content: [{ type: "text", text: "hello" }] }] });
-    expect(parts.cache).toBe("hit");
+    expect(parts.cache).toBe("miss");
     const warmer = await chat(g, { temperature: 0.9 });
     const other = await chat(g, { temperature: 0.7, messages: [{ role: "user", content: "hello!" }] });
     const model = await chat(g, { model: "small", temperature: 0.7 });
     expect([warmer.cache, other.cache, model.cache]).toEqual(["miss", "miss", "miss"]);
-    expect(up.seen).toHaveLength(4);
+    expect(up.seen).toHaveLength(5);
     const keys = allOf(g, "cache.stored").map((s) => s.key);
-    expect(new Set(keys).size).toBe(4);
+    expect(new Set(keys).size).toBe(5);
   });
 
   test("two caller keys never share an entry, and no credential reaches the log", async () => {
@@ -341,13 +384,14 @@ describe("bounds", () => {
     const { g, up } = await setup();
     const ask = (text: string) => chat(g, { model: "small", messages: [{ role: "user", content: text }] });
     for (const text of ["a", "b", "c"]) expect((await ask(text)).cache).toBe("miss");
-    expect(g.gw.cache.size("small").entries).toBe(2);
+    const shelf = g.gw.cache.names().find((name) => name.startsWith("small#"))!;
+    expect(g.gw.cache.size(shelf).entries).toBe(2);
     expect((await ask("a")).cache).toBe("miss"); // a went out when c came in
     expect((await ask("c")).cache).toBe("hit");
     expect((await ask("b")).cache).toBe("miss"); // b went out when a came back
     expect((await ask("c")).cache).toBe("hit");
     expect(up.seen).toHaveLength(5);
-    expect(g.gw.cache.size("small").entries).toBe(2);
+    expect(g.gw.cache.size(shelf).entries).toBe(2);
   });
 });
 
@@ -383,12 +427,19 @@ describe("the store and the key", () => {
   test("the key: sorted keys, without stream or stream usage, with the caller and the model asked for", () => {
     expect(canonicalJson({ b: 1, a: { d: [2, { y: 1, x: 0 }], c: null } })).toBe('{"a":{"c":null,"d":[2,{"x":0,"y":1}]},"b":1}');
     const request = { ...emptyRequest("m"), messages: [{ role: "user" as const, content: [{ type: "text" as const, text: "hi" }] }] };
-    const key = cacheKey("", "m", request);
+    const client = { dialect: "openai-chat" as const, raw: '{"model":"m","messages":[{"role":"user","content":"hi"}]}' };
+    const key = cacheKey("", "m", request, client);
     expect(key).toMatch(/^[0-9a-f]{64}$/);
-    expect(cacheKey("", "m", { ...request, stream: true, streamUsage: true })).toBe(key);
-    expect(cacheKey("key:key_1", "m", request)).not.toBe(key);
-    expect(cacheKey("", "route-b", request)).not.toBe(key);
-    expect(cacheKey("", "m", { ...request, temperature: 0.5 })).not.toBe(key);
+    expect(cacheKey("", "m", { ...request, stream: true, streamUsage: true }, { ...client, raw: '{"stream":true,"stream_options":{"include_usage":true},"messages":[{"content":"hi","role":"user"}],"model":"m"}' })).toBe(key);
+    expect(cacheKey("key:key_1", "m", request, client)).not.toBe(key);
+    expect(cacheKey("", "route-b", request, client)).not.toBe(key);
+    expect(cacheKey("", "m", { ...request, temperature: 0.5 }, client)).not.toBe(key);
+    expect(cacheKey("", "m", request, { ...client, dialect: "anthropic" })).not.toBe(key);
+    expect(cacheKey("", "m", request, { ...client, raw: '{"model":"m","messages":[{"role":"user","content":"hi"}],"x":1}' })).not.toBe(key);
+    // "__proto__" is a key like any other: two bodies that differ only there differ.
+    const proto = (value: number) => ({ ...client, raw: `{"model":"m","tools":[{"parameters":{"properties":{"__proto__":{"minimum":${value}}}}}]}` });
+    expect(cacheKey("", "m", request, proto(1))).not.toBe(cacheKey("", "m", request, proto(2)));
+    expect(canonicalJson(JSON.parse('{"__proto__":{"a":1}}'))).toBe('{"__proto__":{"a":1}}');
   });
 
   test("routing: an answer from the cache does not make its target the holder of a conversation's prompt cache", () => {

@@ -50,6 +50,7 @@ routes:
   - { name: terse, targets: [p/m], terse: true, compress: false }
   - { name: holdout, targets: [p/m], terse: { holdout: 0.5 }, compress: false }
   - { name: claude-terse, targets: [an/claude-x], terse: true }
+  - { name: claude, targets: [an/claude-x] }
 `);
 });
 
@@ -120,6 +121,43 @@ describe("compression savings in usage", () => {
   });
 });
 
+describe("an Anthropic client's own request, rewritten", () => {
+  const messages = (extra: unknown[] = []) => [
+    { role: "user", content: "run the tests" },
+    { role: "assistant", content: [{ type: "tool_use", id: "t1", name: "bash", input: { command: "npx vitest run" } }] },
+    { role: "user", content: [{ type: "tool_result", tool_use_id: "t1", content: testLog(), cache_control: { type: "ephemeral" } }, ...extra] },
+  ];
+  const send = async (model: string, body: Record<string, unknown>) => {
+    const response = await fetch(`${g.url}/v1/messages`, { method: "POST", body: JSON.stringify({ model, max_tokens: 50, ...body }) });
+    expect(response.status).toBe(200);
+    return response.headers.get("x-sluice-request-id")!;
+  };
+
+  test("a compressed turn and terse mode keep the client's cache breakpoints on system, tools and blocks", async () => {
+    up.reset();
+    const system = [{ type: "text", text: "You are a coding agent.", cache_control: { type: "ephemeral" } }];
+    const tools = [{ name: "bash", input_schema: { type: "object" }, cache_control: { type: "ephemeral" } }];
+    const id = await send("claude-terse", { system, tools, messages: messages() });
+    const sent = up.seen[0]!.json as { system: unknown[]; tools: unknown[]; messages: Array<{ content: Array<Record<string, unknown>> }> };
+    expect(g.gw.log.forRequest(id).map((e) => e.type)).toContain("compression.applied");
+    expect(sent.system).toEqual([...system, { type: "text", text: TERSE_INSTRUCTION }]);
+    expect(sent.tools).toEqual(tools);
+    const result = sent.messages[2]!.content[0]!;
+    expect(result).toMatchObject({ type: "tool_result", tool_use_id: "t1", cache_control: { type: "ephemeral" } });
+    expect(String(result.content)).toContain("cart rejects a negative price");
+    expect(String(result.content).length).toBeLessThan(testLog().length / 3);
+  });
+
+  test("a request holding blocks the IR cannot carry goes as the client wrote it: no compressor, no terse instruction", async () => {
+    up.reset();
+    const document = { type: "document", source: { type: "text", media_type: "text/plain", data: "the spec" } };
+    const body = { system: "Be brief.", messages: messages([document]) };
+    const id = await send("claude-terse", body);
+    expect(up.seen[0]!.json).toEqual({ model: "claude-x", max_tokens: 50, ...body });
+    expect(g.gw.log.forRequest(id).map((e) => e.type).filter((t) => t === "compression.applied" || t === "terse.applied")).toEqual([]);
+  });
+});
+
 describe("terse mode", () => {
   test("the instruction is appended last to the system prompt, byte-identical on every turn; messages are untouched", async () => {
     up.reset();
@@ -164,7 +202,7 @@ describe("terse mode", () => {
     const plain = await chat("m", [{ role: "user", content: "hi" }]);
     expect(up.seen.map(isTerse)).toEqual([true, false, false]);
     const arm = (id: string) => g.gw.log.forRequest(id).filter((e) => e.type === "terse.applied").map((e) => (e.data as { arm: string }).arm);
-    expect(arm(on.id)).toEqual(["terse"]);
+    expect(arm(on.id)).toEqual(["forced"]);
     expect(arm(off.id)).toEqual([]);
     expect(arm(plain.id)).toEqual([]);
     // Untouched, the request passed through byte for byte.
@@ -211,6 +249,6 @@ test("after all of the above, rebuilding usage from event 1 equals the live stat
   expect(Object.values(live.buckets).reduce((sum, b) => sum + b.tokens_saved, 0)).toBeGreaterThan(1000);
   // `sluice replay` reads the same from the log.
   const text = formatSummary(summarize(g.gw.log), "log");
-  expect(text).toMatch(/token saver: 1 requests compressed, \d{4,} input tokens saved \(\$0\.0\d+\)/);
+  expect(text).toMatch(/token saver: 2 requests compressed, \d{4,} input tokens saved \(\$0\.0\d+\)/);
   expect(text).toMatch(/terse mode: \d+ answers with the instruction \(mean [\d.]+ output tokens\), 30 without \(mean 48\.0\): -\d+\.\d % output tokens with the instruction/);
 });

@@ -27,7 +27,7 @@ const INPUTS: Record<string, string> = {
 
 function request(text: string): Request {
   return {
-    model: "m", system: [], stream: false, extra: {},
+    model: "m", system: [], tools: [], stream: false, extra: {},
     messages: [
       { role: "assistant", content: [{ type: "tool-call", id: "t1", name: "run", arguments: "{}" }] },
       { role: "tool", content: [{ type: "tool-result", toolCallId: "t1", content: [{ type: "text", text }] }] },

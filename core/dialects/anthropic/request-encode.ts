@@ -22,7 +22,9 @@ const BUDGET: Record<NonNullable<Request["reasoningEffort"]>, number> = { minima
 export function encodeRequest(ir: Request, adjust?: (note: string) => void): Record<string, unknown> {
   const body: Record<string, unknown> = { model: ir.model, max_tokens: ir.maxTokens ?? DEFAULT_MAX_TOKENS };
   if (ir.system.length > 0) {
-    body.system = ir.system.length === 1 ? ir.system[0]!.text : ir.system.map((part) => ({ type: "text", text: part.text }));
+    body.system = ir.system.length === 1 && !ir.system[0]!.cacheControl
+      ? ir.system[0]!.text
+      : ir.system.map((part) => mark({ type: "text", text: part.text }, part));
   }
   body.messages = encodeMessages(ir.messages);
   // Server tools a client of this dialect sent (see request.ts) follow its own tools.
@@ -115,9 +117,15 @@ function encodeMessages(messages: Message[]): Array<Record<string, unknown>> {
     if (last?.role === role) last.content.push(...content);
     else out.push({ role, content });
   }
-  // One text block is sent as a plain string, as clients write it.
+  // One text block is sent as a plain string, as clients write it (unless it marks a cache breakpoint).
   return out.map(({ role, content }) =>
-    ({ role, content: content.length === 1 && content[0]!.type === "text" ? content[0]!.text : content }));
+    ({ role, content: content.length === 1 && content[0]!.type === "text" && !content[0]!.cache_control ? content[0]!.text : content }));
+}
+
+/** `block` with the part's cache breakpoint, when it has one. */
+export function mark(block: Block, part: { cacheControl?: Record<string, unknown> }): Block {
+  if (part.cacheControl) block.cache_control = part.cacheControl;
+  return block;
 }
 
 function userBlocks(parts: Part[]): Block[] {
@@ -125,13 +133,13 @@ function userBlocks(parts: Part[]): Block[] {
   for (const part of parts) {
     switch (part.type) {
       case "text":
-        if (part.text !== "") blocks.push({ type: "text", text: part.text });
+        if (part.text !== "") blocks.push(mark({ type: "text", text: part.text }, part));
         break;
       case "image":
-        blocks.push(imageBlock(part));
+        blocks.push(mark(imageBlock(part), part));
         break;
       case "tool-result":
-        blocks.push(toolResultBlock(part));
+        blocks.push(mark(toolResultBlock(part), part));
         break;
       case "tool-call":
       case "reasoning":
@@ -156,9 +164,9 @@ function imageBlock(part: ImagePart): Block {
 function toolResultBlock(part: ToolResultPart): Block {
   const block: Block = { type: "tool_result", tool_use_id: part.toolCallId };
   const [first] = part.content;
-  if (part.content.length === 1 && first!.type === "text") block.content = first!.text;
+  if (part.content.length === 1 && first!.type === "text" && !first!.cacheControl) block.content = first!.text;
   else if (part.content.length > 0) {
-    block.content = part.content.map((p) => (p.type === "text" ? { type: "text", text: p.text } : imageBlock(p)));
+    block.content = part.content.map((p) => mark(p.type === "text" ? { type: "text", text: p.text } : imageBlock(p), p));
   }
   if (part.isError !== undefined) block.is_error = part.isError;
   return block;
@@ -170,7 +178,7 @@ function encodeTool(tool: ToolDefinition): Block {
   if (tool.description !== undefined) block.description = tool.description;
   block.input_schema = "type" in tool.parameters ? tool.parameters : { type: "object", ...tool.parameters };
   if (tool.strict !== undefined) block.strict = tool.strict;
-  return block;
+  return mark(block, tool);
 }
 
 /** Parallel calls are a flag on the choice; "none" takes no flag. */

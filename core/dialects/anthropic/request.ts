@@ -14,8 +14,10 @@ export { encodeRequest } from "./request-encode.ts";
 // Blocks of types the IR has no part for (document, search_result, server_tool_use,
 // web_search_tool_result, …) are left out of the IR rather than rejected: the same-dialect path
 // forwards the client's own bytes, so they still reach an Anthropic upstream, and rejecting them
-// would break clients (Claude Code with web search) that work against Anthropic directly.
-// `cache_control` and `citations` on blocks are not carried either, for the same reason.
+// would break clients (Claude Code with web search) that work against Anthropic directly. Their
+// kinds are listed in the IR's `untranslated` (and `citations` on a block too), so nothing
+// rewrites such a request. `cache_control` is carried (the IR's cacheControl): a rewritten
+// request keeps the client's prompt-cache breakpoints.
 
 const check = TypeCompiler.Compile(RequestSchema);
 
@@ -60,6 +62,8 @@ export function decodeRequest(body: unknown): Request | GatewayError {
     model: body.model, system: decodeSystem(body.system), messages, tools,
     maxTokens: body.max_tokens, stream: body.stream ?? false, extra,
   };
+  const untranslated = untranslatedKinds(body);
+  if (untranslated.length > 0) request.untranslated = untranslated;
   if (body.temperature !== undefined) request.temperature = body.temperature;
   if (body.top_p !== undefined) request.topP = body.top_p;
   if (body.stop_sequences !== undefined) request.stop = body.stop_sequences;
@@ -108,7 +112,31 @@ function extraOf(body: RequestBody): Record<string, unknown> {
 function decodeSystem(system: RequestBody["system"]): TextPart[] {
   if (system === undefined) return [];
   if (typeof system === "string") return system === "" ? [] : [text(system)];
-  return system.map((block) => text(block.text));
+  return system.map((block) => marked(text(block.text), block));
+}
+
+/** The block types the IR carries; any other is listed in `untranslated`. */
+const CARRIED = new Set(["text", "image", "tool_use", "tool_result", "thinking", "redacted_thinking"]);
+
+/** What of the request the IR leaves out, by kind (block types, and citations on blocks), sorted. */
+function untranslatedKinds(body: RequestBody): string[] {
+  const kinds = new Set<string>();
+  const look = (block: unknown) => {
+    if (typeof block !== "object" || block === null) return;
+    const { type, citations } = block as { type?: unknown; citations?: unknown };
+    if (typeof type === "string" && !CARRIED.has(type)) kinds.add(type);
+    if (citations != null) kinds.add("citations");
+  };
+  if (Array.isArray(body.system)) body.system.forEach(look);
+  for (const message of body.messages) if (Array.isArray(message.content)) message.content.forEach(look);
+  return [...kinds].sort();
+}
+
+/** `part` with the block's `cache_control`, when it has one. */
+function marked<P extends { cacheControl?: Record<string, unknown> }>(part: P, block: unknown): P {
+  const mark = (block as { cache_control?: unknown }).cache_control;
+  if (typeof mark === "object" && mark !== null && !Array.isArray(mark)) part.cacheControl = mark as Record<string, unknown>;
+  return part;
 }
 
 /** A message's content: a string is one text block. */
@@ -119,7 +147,7 @@ function decodeMessage(wire: MessageBody, at: string): Part[] | GatewayError {
     const part = decodeBlock(block, `${at}.content[${j}]`);
     if (part === undefined) continue;
     if ("kind" in part) return part;
-    parts.push(part);
+    parts.push(part.type === "reasoning" ? part : marked(part, block));
   }
   return parts;
 }
@@ -176,11 +204,11 @@ function decodeToolResult(block: ContentBlockBody, at: string): Part | GatewayEr
       const where = `${at}.content[${k}]`;
       if (inner.type === "text") {
         if (inner.text === undefined) return missing(`${where}.text`);
-        content.push(text(inner.text));
+        content.push(marked(text(inner.text), inner));
       } else if (inner.type === "image") {
         const image = decodeImage(inner, where);
         if ("kind" in image) return image;
-        content.push(image);
+        content.push(marked(image, inner));
       } else {
         return invalid(`${where}.type`, `Invalid value for '${where}.type': tool results of type "${inner.type}" are not supported; use "text" or "image".`);
       }
@@ -208,7 +236,7 @@ function decodeTools(body: RequestBody, extra: Record<string, unknown>): ToolDef
     const definition: ToolDefinition = { name: tool.name, parameters: tool.input_schema };
     if (tool.description !== undefined) definition.description = tool.description;
     if (tool.strict !== undefined) definition.strict = tool.strict;
-    tools.push(definition);
+    tools.push(marked(definition, tool));
   }
   if (server.length > 0) extra.tools = server;
   return tools;

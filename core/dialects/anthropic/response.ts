@@ -71,10 +71,10 @@ export function assistantBlocks(parts: Part[], forUpstream: boolean): Array<Reco
   for (const part of parts) {
     switch (part.type) {
       case "text":
-        if (part.text !== "") blocks.push({ type: "text", text: part.text });
+        if (part.text !== "") blocks.push(cacheMarked({ type: "text", text: part.text }, part, forUpstream));
         break;
       case "tool-call":
-        blocks.push({ type: "tool_use", id: part.id, name: part.name, input: toolInput(part.arguments) });
+        blocks.push(cacheMarked({ type: "tool_use", id: part.id, name: part.name, input: toolInput(part.arguments) }, part, forUpstream));
         break;
       case "reasoning":
         if (part.redacted !== undefined) blocks.push({ type: "redacted_thinking", data: part.redacted });
@@ -90,6 +90,12 @@ export function assistantBlocks(parts: Part[], forUpstream: boolean): Array<Reco
     }
   }
   return blocks;
+}
+
+/** A request's block with the part's cache breakpoint (an answer to a client never carries one). */
+function cacheMarked(block: Record<string, unknown>, part: { cacheControl?: Record<string, unknown> }, forUpstream: boolean): Record<string, unknown> {
+  if (forUpstream && part.cacheControl) block.cache_control = part.cacheControl;
+  return block;
 }
 
 /**

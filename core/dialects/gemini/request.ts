@@ -48,6 +48,8 @@ export function decodeRequest(raw: unknown): Request | GatewayError {
   const extra: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(body)) if (!KNOWN.has(key)) extra[key] = value;
   const request: Request = { model: body.model, system, messages, tools: decodeTools(body, extra), stream: body.stream ?? false, extra };
+  const untranslated = DROPPED.filter((kind) => body.contents.some((content) => (content.parts ?? []).some((part) => part != null && kind in part)));
+  if (untranslated.length > 0) request.untranslated = untranslated.sort();
   // Gemini streams always report usage; the client expects it.
   if (request.stream) request.streamUsage = true;
   const choice = decodeToolChoice(body.toolConfig);

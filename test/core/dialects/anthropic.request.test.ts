@@ -23,7 +23,8 @@ describe("anthropic decodeRequest: a client body that uses most of the surface",
   it("maps every field to the IR", () => {
     expect(decodeRequest(body)).toStrictEqual({
       model: "claude-sonnet-4-20250514",
-      system: [{ type: "text", text: "You are a terse travel assistant." }, { type: "text", text: "Answer in English." }],
+      // the cache breakpoint is carried, so a rewritten request keeps it
+      system: [{ type: "text", text: "You are a terse travel assistant.", cacheControl: { type: "ephemeral" } }, { type: "text", text: "Answer in English." }],
       messages: [
         {
           role: "user",
@@ -89,9 +90,56 @@ describe("anthropic decodeRequest: a client body that uses most of the surface",
 
   it("encodes it back to the same body, but for what the IR does not carry or says one way", () => {
     const expected = structuredClone(body);
-    delete expected.system[0].cache_control; // not carried by the IR
     expected.messages[2].content[1].content = "clock unavailable"; // one text block is sent as a string
     expect(encodeRequest(decoded(body))).toStrictEqual(expected);
+  });
+});
+
+describe("anthropic: what a rewritten request keeps", () => {
+  const body = (content: unknown[], extra: Record<string, unknown> = {}) => ({ model: "c", max_tokens: 10, messages: [{ role: "user", content }], ...extra });
+
+  it("cache breakpoints on every kind of block, tool and system block come back where they were", () => {
+    const mark = { type: "ephemeral", ttl: "1h" };
+    const wire = body([
+      { type: "text", text: "first", cache_control: mark },
+      { type: "image", source: { type: "url", url: "https://example.com/a.png" }, cache_control: mark },
+      { type: "tool_result", tool_use_id: "t1", content: [{ type: "text", text: "out", cache_control: mark }] },
+      { type: "tool_result", tool_use_id: "t2", content: "plain", cache_control: mark },
+      { type: "text", text: "last" },
+    ], {
+      system: [{ type: "text", text: "sys", cache_control: mark }],
+      tools: [{ name: "f", input_schema: { type: "object" }, cache_control: mark }],
+    });
+    const ir = decoded(wire);
+    expect(ir.untranslated).toBeUndefined();
+    const again = encodeRequest(ir);
+    expect(again.system).toEqual([{ type: "text", text: "sys", cache_control: mark }]);
+    expect(again.tools).toEqual([{ name: "f", input_schema: { type: "object" }, cache_control: mark }]);
+    expect((again.messages as Array<{ content: unknown }>)[0]!.content).toEqual(wire.messages[0]!.content);
+    // A lone text block with a breakpoint stays a block (a string cannot carry it).
+    const lone = encodeRequest(decoded(body([{ type: "text", text: "only", cache_control: mark }])));
+    expect((lone.messages as Array<{ content: unknown }>)[0]!.content).toEqual([{ type: "text", text: "only", cache_control: mark }]);
+    // An assistant turn's breakpoint too.
+    const turns = { model: "c", max_tokens: 10, messages: [
+      { role: "user", content: "q" },
+      { role: "assistant", content: [{ type: "text", text: "a", cache_control: mark }] },
+      { role: "user", content: "q2" },
+    ] };
+    expect((encodeRequest(decoded(turns)).messages as Array<{ content: unknown }>)[1]!.content).toEqual([{ type: "text", text: "a", cache_control: mark }]);
+  });
+
+  it("blocks the IR cannot carry are named in `untranslated`", () => {
+    const ir = decoded(body([
+      { type: "document", source: { type: "text", media_type: "text/plain", data: "x" } },
+      { type: "text", text: "sum up", citations: [] },
+    ]));
+    expect(ir.untranslated).toEqual(["citations", "document"]);
+    const search = decoded({ model: "c", max_tokens: 10, messages: [
+      { role: "user", content: "find it" },
+      { role: "assistant", content: [{ type: "server_tool_use", id: "s", name: "web_search", input: {} }, { type: "web_search_tool_result", tool_use_id: "s", content: [] }] },
+      { role: "user", content: "thanks" },
+    ] });
+    expect(search.untranslated).toEqual(["server_tool_use", "web_search_tool_result"]);
   });
 });
 

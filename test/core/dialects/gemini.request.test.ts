@@ -240,6 +240,9 @@ describe("gemini decodeRequest: mappings", () => {
       { role: "assistant", content: [{ type: "tool-call", id: "call_0", name: "f", arguments: "{}" }] },
       { role: "tool", content: [{ type: "tool-result", toolCallId: "call_0", content: [{ type: "text", text: "ok" }] }] },
     ]);
+    // named, so nothing rewrites the request (a rewrite would lose them)
+    expect(ir.untranslated).toEqual(["executableCode"]);
+    expect(decoded(routed({ contents: [user({ text: "hi" })] })).untranslated).toBeUndefined();
   });
 });
 
