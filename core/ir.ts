@@ -105,6 +105,29 @@ export interface Usage {
   reasoningTokens?: number;
 }
 
+const COUNT_FIELDS = ["inputTokens", "outputTokens", "cachedInputTokens", "cacheWriteTokens", "reasoningTokens"] as const;
+
+/** A token count an upstream reported, as a count: a finite number ≥ 0, whole (anything else is not one). */
+function count(value: unknown): number | undefined {
+  return typeof value === "number" && Number.isFinite(value) && value >= 0 && value <= Number.MAX_SAFE_INTEGER ? Math.round(value) : undefined;
+}
+
+/**
+ * Usage as an upstream reported it, made safe to count: token counts that are negative, not
+ * whole, not finite or absurdly large are dropped (input and output become 0), so limits,
+ * budgets, costs and the event log only ever see counts. Undefined stays undefined.
+ */
+export function cleanUsage(usage: Usage | undefined): Usage | undefined {
+  if (usage === undefined) return undefined;
+  if (COUNT_FIELDS.every((field) => usage[field] === undefined || (Number.isSafeInteger(usage[field]) && usage[field]! >= 0))) return usage;
+  const clean: Usage = { inputTokens: count(usage.inputTokens) ?? 0, outputTokens: count(usage.outputTokens) ?? 0 };
+  for (const field of ["cachedInputTokens", "cacheWriteTokens", "reasoningTokens"] as const) {
+    const n = count(usage[field]);
+    if (n !== undefined) clean[field] = n;
+  }
+  return clean;
+}
+
 export interface Response {
   id: string;
   model: string;

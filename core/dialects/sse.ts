@@ -1,18 +1,39 @@
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 import type { SseEvent } from "./codec.ts";
+import { gatewayError, type GatewayError } from "../errors.ts";
 
 // Server-sent events. Field parsing is eventsource-parser's; what it does not offer is the raw
 // text of each event, which the same-dialect path forwards byte for byte. SseFramer cuts the
 // stream at event boundaries (a blank line, with LF, CRLF or CR line endings).
 
+/** The longest an upstream's SSE event may be (RELIABILITY: an event over 8 MiB is refused). */
+export const MAX_EVENT_CHARS = 8 * 1024 * 1024;
+
+/** Thrown (as the stream's error) when an upstream's event grows past MAX_EVENT_CHARS. */
+export function eventTooLarge(): GatewayError {
+  return gatewayError("upstream_invalid", `upstream sent a stream event larger than ${MAX_EVENT_CHARS / 1024 / 1024} MiB`);
+}
+
 export class SseFramer {
   private buffer = "";
+  /** Whether a CR has been seen (CR or CRLF framing): then events are split line by line. */
+  private cr = false;
 
-  /** Feed text; returns the complete events' raw text as one string (no per-event work). */
+  /**
+   * Feed text; returns the complete events' raw text as one string (no per-event work). Only the
+   * new text is searched for a boundary (the buffer holds no complete event), so a long event
+   * arriving in many reads costs its length, not its length squared. Throws when an event grows
+   * past MAX_EVENT_CHARS.
+   */
   take(text: string): string {
+    const before = this.buffer.length;
     this.buffer += text;
+    if (!this.cr && text.includes("\r")) this.cr = true;
     const s = this.buffer;
-    const end = s.includes("\r") ? splitEvents(s).end : lastLfBoundary(s);
+    let end: number;
+    if (this.cr) end = splitEvents(s).end;
+    else end = s.indexOf("\n\n", Math.max(0, before - 1)) < 0 ? 0 : lastLfBoundary(s);
+    if (s.length - end > MAX_EVENT_CHARS) throw eventTooLarge();
     this.buffer = s.slice(end);
     return s.slice(0, end);
   }

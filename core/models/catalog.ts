@@ -215,6 +215,12 @@ export function priceOf(provider: ProviderConfig, model: string, at: Date = new 
  * applied flat; a library price goes through genai-prices itself, which knows tiered rates.
  */
 export function costOf(provider: ProviderConfig, model: string, usage: Usage): number | undefined {
+  const cost = rawCost(provider, model, usage);
+  // A cost is a sum of money: anything else (a price or a count gone wrong) is no cost at all.
+  return cost !== undefined && Number.isFinite(cost) && cost >= 0 ? cost : undefined;
+}
+
+function rawCost(provider: ProviderConfig, model: string, usage: Usage): number | undefined {
   const own = configured(provider, model)?.price;
   const cached = usage.cachedInputTokens ?? 0;
   const written = usage.cacheWriteTokens ?? 0;

@@ -1,7 +1,7 @@
 import type { Codec } from "../dialects/codec.ts";
 import { gatewayError, isGatewayError, type GatewayError } from "../errors.ts";
 import type { Gateway } from "../gateway.ts";
-import type { Part, Request, Response, StreamEvent } from "../ir.ts";
+import { cleanUsage, type Part, type Request, type Response, type StreamEvent } from "../ir.ts";
 import type { ExecutorPlugin } from "../plugins/hooks.ts";
 import { errorText } from "../plugins/host.ts";
 import type { Target } from "../routing/resolve.ts";
@@ -148,7 +148,15 @@ async function viaExecute(ctx: RequestContext, ir: Request, target: Target, exec
   if (!response || !Array.isArray(response.content) || typeof response.finishReason !== "string") {
     throw new Error("execute() returned neither a response, a stream of events, nor an error");
   }
-  return { ok: true, source: { kind: "ir", response: result as Response }, signal, status: 200 };
+  return { ok: true, source: { kind: "ir", response: withCleanUsage(result as Response) }, signal, status: 200 };
+}
+
+/** The response with its usage made safe to count (see cleanUsage). */
+function withCleanUsage(response: Response): Response {
+  const usage = cleanUsage(response.usage);
+  if (usage === response.usage) return response;
+  const { usage: _dropped, ...rest } = response;
+  return usage ? { ...rest, usage } : rest;
 }
 
 async function viaDialect(
@@ -205,8 +213,9 @@ async function viaDialect(
   } catch {
     return { ok: false, error: gatewayError("upstream_invalid", "upstream sent a body that is not valid JSON"), status: response.status };
   }
-  const decoded = codec.decodeResponse(json);
-  if (isGatewayError(decoded)) return { ok: false, error: decoded, status: response.status };
+  const parsed = codec.decodeResponse(json);
+  if (isGatewayError(parsed)) return { ok: false, error: parsed, status: response.status };
+  const decoded = withCleanUsage(parsed);
   const source: Source = sameDialect && !ir.stream ? { kind: "raw-json", text, response: decoded } : { kind: "ir", response: decoded };
   return { ok: true, source, signal, status: response.status };
 }

@@ -161,10 +161,14 @@ export async function serveCached(frame: Frame, ctx: RequestContext, plan: Cache
       ttfb = frame.elapsed();
     },
     ...(captured ? { sent: (text: string) => captured.add(text) } : {}),
-    terminal: (outcome) => terminal(outcome).finally(() => {
-      ctx.settle?.();
-      if (captured) setTimeout(() => captureBodies(ctx, captured.text, captured.size), 0);
-    }),
+    terminal: async (outcome) => {
+      try {
+        await terminal(outcome);
+      } finally {
+        ctx.settle?.();
+        if (captured) setTimeout(() => captureBodies(ctx, captured.text, captured.size), 0);
+      }
+    },
   });
   return new Response(body, {
     status: 200,

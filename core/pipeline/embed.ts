@@ -1,7 +1,7 @@
 import { RequestCompleted } from "../../events/catalog/request.ts";
 import { gatewayError, isGatewayError, type GatewayError } from "../errors.ts";
 import type { Gateway } from "../gateway.ts";
-import { emptyRequest, type EmbeddingRequest, type EmbeddingResponse, type Request } from "../ir.ts";
+import { cleanUsage, emptyRequest, type EmbeddingRequest, type EmbeddingResponse, type Request } from "../ir.ts";
 import type { ExecutorPlugin } from "../plugins/hooks.ts";
 import { errorText } from "../plugins/host.ts";
 import type { Target } from "../routing/resolve.ts";
@@ -73,7 +73,7 @@ export function handleEmbeddings(
       async answer(response, target, attempts) {
         const text = JSON.stringify(decoded.encode(response, publicModel));
         const total = frame.elapsed();
-        const tokens = response.usage?.inputTokens;
+        const tokens = cleanUsage(response.usage === undefined ? undefined : { inputTokens: response.usage.inputTokens, outputTokens: 0 })?.inputTokens;
         // The durability rule, part two: the terminal event commits before the answer is sent.
         await gw.log.commit(RequestCompleted, {
           request: frame.id, target: target.id, provider: target.provider.id, model: target.model, attempts,

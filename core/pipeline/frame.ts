@@ -40,7 +40,10 @@ export interface Frame {
   budget?: { key: CallerKey; inputTokens: number; price?: Price };
   /** The answer streams on after the handler returned: the stream's end settles the admission. */
   streaming?: boolean;
-  /** Give back the admission (once), adding the output tokens the answer used. */
+  /**
+   * The request is over (once): it leaves the in-flight count, and its admission goes back with
+   * the output tokens the answer used. A stream's end calls it, else the handler's return.
+   */
   settle(outputTokens?: number): void;
 }
 
@@ -50,11 +53,16 @@ export async function withFrame(
 ): Promise<globalThis.Response> {
   const started = performance.now();
   const id = `req_${Bun.randomUUIDv7("hex").replaceAll("-", "")}`;
+  let settled = false;
   const frame: Frame = {
     gw, id, codec, dialect, endpoint,
     headers: { "x-sluice-request-id": id, "x-sluice-attempts": "0" },
     elapsed: () => Math.round((performance.now() - started) * 1000) / 1000,
     settle(outputTokens) {
+      if (settled) return;
+      settled = true;
+      // A stream is in flight until its end, not until its handler returned (limits.max_in_flight).
+      gw.inFlight--;
       frame.admission?.release(outputTokens);
     },
   };
@@ -68,7 +76,6 @@ export async function withFrame(
     frame.streaming = false;
     return errorResponse(codec, gatewayError("internal", "internal error"), { "x-sluice-request-id": id });
   } finally {
-    gw.inFlight--;
     if (!frame.streaming) frame.settle();
   }
 }

@@ -1,5 +1,5 @@
 import { gatewayError, type GatewayError } from "../errors.ts";
-import type { FinishReason, Part, ReasoningPart, Response, StreamEvent, ToolCallPart, Usage } from "../ir.ts";
+import { cleanUsage, type FinishReason, type Part, type ReasoningPart, type Response, type StreamEvent, type ToolCallPart, type Usage } from "../ir.ts";
 
 // Between the two IR shapes: a whole response as stream events (a client that streams from an
 // executor that answered at once) and stream events gathered into a response (the reverse).
@@ -87,7 +87,7 @@ export class ResponseCollector {
         this.finishReason = event.finishReason;
         break;
       case "usage":
-        this.usage = event.usage;
+        this.usage = cleanUsage(event.usage);
         break;
       case "error":
         this.error = event.error;

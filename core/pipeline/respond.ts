@@ -142,11 +142,15 @@ export async function respond(
     },
     ...(captured ? { sent: (text: string) => captured.add(text) } : {}),
     // The terminal event on record, then the caller key's admission back (with the output it used).
-    terminal: (outcome) => terminal(outcome).finally(() => {
-      ctx.settle?.(outcome.tally.usage?.outputTokens);
-      // After the stream's last bytes (its end or its error event) have gone out too.
-      if (captured) setTimeout(() => captureBodies(ctx, captured.text, captured.size), 0);
-    }),
+    terminal: async (outcome) => {
+      try {
+        await terminal(outcome);
+      } finally {
+        ctx.settle?.(outcome.tally.usage?.outputTokens);
+        // After the stream's last bytes (its end or its error event) have gone out too.
+        if (captured) setTimeout(() => captureBodies(ctx, captured.text, captured.size), 0);
+      }
+    },
     ...(ctx.overBudget ? { check: (tally: ResponseCollector) => ctx.overBudget!(tally.outputChars) } : {}),
   });
   return new Response(body, {

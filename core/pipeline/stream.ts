@@ -1,5 +1,5 @@
 import type { Codec, SseEvent, StreamDecoder } from "../dialects/codec.ts";
-import { SseFieldParser, SseFramer, splitEvents } from "../dialects/sse.ts";
+import { eventTooLarge, MAX_EVENT_CHARS, SseFieldParser, SseFramer, splitEvents } from "../dialects/sse.ts";
 import { gatewayError, isGatewayError, type GatewayError } from "../errors.ts";
 import type { StreamEvent } from "../ir.ts";
 import { ResponseCollector } from "./ir-stream.ts";
@@ -59,10 +59,19 @@ export function pump(source: StreamSource, client: Codec, hooks: PumpHooks): Rea
     controller.enqueue(encoder.encode(text));
   };
 
+  /** The terminal event, whatever happens in recording it: the stream must still end. */
+  const record = async (outcome: StreamOutcome) => {
+    try {
+      await hooks.terminal(outcome);
+    } catch {
+      // the hook settles the request in its own finally; nothing more can be done here
+    }
+  };
+
   const finish = async (controller: ReadableStreamDefaultController<Uint8Array>, outcome: StreamOutcome, tail: string) => {
     done = true;
     source.close();
-    await hooks.terminal(outcome).catch(() => {});
+    await record(outcome);
     send(controller, tail);
     controller.close();
   };
@@ -113,7 +122,7 @@ export function pump(source: StreamSource, client: Codec, hooks: PumpHooks): Rea
       if (done) return;
       done = true;
       source.close();
-      await hooks.terminal({ kind: "cancelled", tally, sent }).catch(() => {});
+      await record({ kind: "cancelled", tally, sent });
     },
   });
 }
@@ -265,10 +274,16 @@ export async function* decodeSse(body: ReadableStream<Uint8Array>, decoder: Stre
   const text = new TextDecoder();
   const reader = body.getReader();
   try {
+    // Characters read since an event last completed: one event may not grow past the cap.
+    let open = 0;
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      for (const event of fields.feed(text.decode(value, { stream: true }))) yield* decoder.push(event);
+      const chunk = text.decode(value, { stream: true });
+      const events = fields.feed(chunk);
+      open = events.length > 0 ? 0 : open + chunk.length;
+      if (open > MAX_EVENT_CHARS) throw eventTooLarge();
+      for (const event of events) yield* decoder.push(event);
     }
     for (const event of fields.feed(text.decode())) yield* decoder.push(event);
     for (const event of fields.end()) yield* decoder.push(event);

@@ -1,0 +1,137 @@
+import { afterEach, describe, expect, test } from "vitest";
+import { createKey } from "../../core/keys/keys.ts";
+import { completion, startFakeUpstream, streamText, type Behaviour, type FakeUpstream } from "../support/fake-upstream.ts";
+import { startGateway, type TestGateway } from "../support/gateway.ts";
+
+// An upstream's odd numbers and a stream's length must not break what the gateway keeps for
+// itself: the event log (one terminal event per request, valid), a key's slots and the
+// in-flight limit.
+
+const open: Array<{ stop(): Promise<void> } | TestGateway> = [];
+afterEach(async () => {
+  for (const thing of open.splice(0).reverse()) await ("close" in thing ? thing.close() : thing.stop());
+});
+
+async function setup(behaviour: Behaviour, extra = ""): Promise<{ g: TestGateway; up: FakeUpstream }> {
+  const up = startFakeUpstream(behaviour);
+  open.push(up);
+  const g = await startGateway(`
+providers:
+  - { id: p, kind: openai, base_url: "${up.url}", api_key: sk-quirks-provider-0000, models: [m], model_info: { m: { price: { input: 1, output: 2 } } } }
+${extra}`);
+  open.push(g);
+  return { g, up };
+}
+
+const chat = (g: TestGateway, body: Record<string, unknown>, key?: string) => fetch(`${g.url}/v1/chat/completions`, {
+  method: "POST",
+  headers: { "content-type": "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) },
+  body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "hi" }], ...body }),
+});
+
+const terminalOf = (g: TestGateway, id: string) => g.gw.log.forRequest(id).filter((e) => e.type.startsWith("request.") && e.type !== "request.received");
+
+describe("usage an upstream reports that is not a count", () => {
+  const ODD = [
+    { prompt_tokens: -5, completion_tokens: 3 },
+    { prompt_tokens: 1.5, completion_tokens: 2.4 },
+    { prompt_tokens: 1e308, completion_tokens: 7 },
+    { prompt_tokens: 4, completion_tokens: -1e9 },
+  ];
+
+  test("a whole answer still completes, on record with usage made of counts and a finite cost", async () => {
+    let n = 0;
+    const { g } = await setup(() => Response.json(completion("ok", "m", ODD[n++ % ODD.length]!)));
+    const expected = [
+      { input_tokens: 0, output_tokens: 3 }, { input_tokens: 2, output_tokens: 2 }, { input_tokens: 0, output_tokens: 7 }, { input_tokens: 4, output_tokens: 0 },
+    ];
+    for (const usage of expected) {
+      const response = await chat(g, {});
+      expect(response.status).toBe(200);
+      const id = response.headers.get("x-sluice-request-id")!;
+      const [terminal] = terminalOf(g, id);
+      expect(terminal?.type).toBe("request.completed");
+      expect((terminal!.data as { usage: unknown }).usage).toEqual(usage);
+      expect(Number.isFinite((terminal!.data as { cost_usd: number }).cost_usd)).toBe(true);
+    }
+  });
+
+  test("a stream still ends with its terminal event, and a key limited to one request at a time gets its slot back", async () => {
+    let n = 0;
+    const { g } = await setup(() => new Response(streamText(["a", "b"], { model: "m", usage: ODD[n++ % ODD.length]! }), { headers: { "content-type": "text/event-stream" } }));
+    const { secret } = await createKey(g.gw.log, { name: "one", concurrency: 1 }, "cli");
+    for (let i = 0; i < ODD.length; i++) {
+      const response = await chat(g, { stream: true, stream_options: { include_usage: true } }, secret);
+      expect(response.status).toBe(200);
+      const text = await response.text();
+      expect(text).toContain("data: [DONE]");
+      const id = response.headers.get("x-sluice-request-id")!;
+      expect(terminalOf(g, id).map((e) => e.type)).toEqual(["request.completed"]);
+    }
+    expect(g.gw.inFlight).toBe(0);
+  });
+});
+
+describe("an upstream stream event that never ends", () => {
+  // One event of 9 MiB, sent in 64 KiB reads, never closed by a blank line.
+  const huge = (): Response => {
+    const encoder = new TextEncoder();
+    const piece = encoder.encode("x".repeat(64 * 1024));
+    let sent = 0;
+    return new Response(new ReadableStream({
+      pull(controller) {
+        if (sent === 0) controller.enqueue(encoder.encode('data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"'));
+        if (sent >= 9 * 16) return controller.close();
+        sent++;
+        controller.enqueue(piece);
+      },
+    }), { headers: { "content-type": "text/event-stream" } });
+  };
+
+  for (const [name, model, path, body] of [
+    ["passed through", "m", "/v1/chat/completions", { model: "m", stream: true, messages: [{ role: "user", content: "hi" }] }],
+    ["translated", "m", "/v1/messages", { model: "m", stream: true, max_tokens: 10, messages: [{ role: "user", content: "hi" }] }],
+  ] as const) {
+    test(`${name}: cut at 8 MiB with an error event in the client's dialect, quickly, and on record as failed`, async () => {
+      const { g } = await setup(() => huge());
+      const started = performance.now();
+      const response = await fetch(`${g.url}${path}`, { method: "POST", body: JSON.stringify({ ...body, model }) });
+      const text = await response.text();
+      expect(performance.now() - started).toBeLessThan(5000);
+      expect(text).toContain("larger than 8 MiB");
+      expect(text.length).toBeLessThan(64 * 1024);
+      const id = response.headers.get("x-sluice-request-id")!;
+      expect(terminalOf(g, id).map((e) => [e.type, (e.data as { reason?: string }).reason])).toEqual([["request.failed", "upstream_invalid"]]);
+    });
+  }
+});
+
+describe("limits.max_in_flight", () => {
+  test("counts a stream until its end, not until its headers went out", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const encoder = new TextEncoder();
+    const { g } = await setup((seen) => !(seen.json as { stream?: boolean }).stream ? Response.json(completion("ok", "m")) : new Response(new ReadableStream({
+      async start(controller) {
+        controller.enqueue(encoder.encode(`data: ${JSON.stringify({ id: "c", object: "chat.completion.chunk", created: 1, model: "m", choices: [{ index: 0, delta: { role: "assistant", content: "x" }, finish_reason: null }] })}\n\n`));
+        await gate;
+        controller.enqueue(encoder.encode(streamText([], { model: "m" })));
+        controller.close();
+      },
+    }), { headers: { "content-type": "text/event-stream" } }), "limits: { max_in_flight: 2 }");
+    // Two streams open and waiting (their first chunk went out)…
+    const streams = await Promise.all([chat(g, { stream: true }), chat(g, { stream: true })]);
+    const readers = streams.map((r) => r.body!.getReader());
+    for (const reader of readers) await reader.read();
+    expect(g.gw.inFlight).toBe(2);
+    // … so a third request is refused at once, in the client's dialect.
+    const third = await chat(g, {});
+    expect(third.status).toBe(503);
+    expect(((await third.json()) as { error: { message: string } }).error.message).toContain("limit of 2 requests in flight");
+    release();
+    for (const reader of readers) while (!(await reader.read()).done) { /* drain */ }
+    await Bun.sleep(50);
+    expect(g.gw.inFlight).toBe(0);
+    expect((await chat(g, {})).status).toBe(200);
+  });
+});
