@@ -65,6 +65,13 @@ export interface Codec {
    * long stream cheap. Leave it out to decode every event.
    */
   streamSignificant?(data: string): boolean;
+  /**
+   * Whether an SSE event is the dialect's explicit end of a stream (`data: [DONE]`, Anthropic's
+   * message_stop, the Responses API's response.completed/incomplete/failed). A client takes the
+   * answer as whole there, so the request's terminal event must be on record before it is sent;
+   * and nothing after it is read. Absent (Gemini): the stream ends when the body does.
+   */
+  streamEnds?(event: SseEvent): boolean;
   streamEncoder(options: StreamEncoderOptions): StreamEncoder;
   /** Gateway error → this dialect's error body. */
   encodeError(error: GatewayError): Record<string, unknown>;

@@ -197,7 +197,7 @@ async function viaDialect(
   if (ir.stream && isSse && response.body) {
     const source: Source = sameDialect
       ? { kind: "raw-sse", body: response.body, codec, injectedUsage }
-      : { kind: "ir-stream", events: decodeSse(response.body, codec.streamDecoder()) };
+      : { kind: "ir-stream", events: decodeSse(response.body, codec.streamDecoder(), codec.streamEnds) };
     return { ok: true, source, signal, status: response.status };
   }
 

@@ -168,9 +168,11 @@ export function passthroughSource(
       }
       const simple = singleDataLine(raw);
       const parsed: SseEvent[] = simple !== undefined ? [{ data: simple }] : fields.feed(raw);
-      if (done && parsed.some((event) => event.data === "[DONE]")) {
+      if (parsed.some((event) => codec.streamEnds?.(event))) {
+        // The dialect's end (data: [DONE], message_stop, response.completed): the terminal event
+        // goes on record before it is sent (see pump), and nothing after it is read.
         if (out || events.length) pending.push({ text: out, events });
-        pending.push({ text: raw, events: [], last: true });
+        pending.push({ text: raw, events: parsed.flatMap((event) => decoder.push(event)), last: true });
         return;
       }
       const decoded = parsed.flatMap((event) => decoder.push(event));
@@ -269,7 +271,7 @@ export function irSource(events: AsyncIterable<StreamEvent>, client: Codec, opti
 }
 
 /** Upstream SSE of any dialect → IR events, through that dialect's decoder. */
-export async function* decodeSse(body: ReadableStream<Uint8Array>, decoder: StreamDecoder): AsyncGenerator<StreamEvent> {
+export async function* decodeSse(body: ReadableStream<Uint8Array>, decoder: StreamDecoder, ends?: (event: SseEvent) => boolean): AsyncGenerator<StreamEvent> {
   const fields = new SseFieldParser();
   const text = new TextDecoder();
   const reader = body.getReader();
@@ -283,7 +285,14 @@ export async function* decodeSse(body: ReadableStream<Uint8Array>, decoder: Stre
       const events = fields.feed(chunk);
       open = events.length > 0 ? 0 : open + chunk.length;
       if (open > MAX_EVENT_CHARS) throw eventTooLarge();
-      for (const event of events) yield* decoder.push(event);
+      for (const event of events) {
+        yield* decoder.push(event);
+        // The upstream's explicit end: the answer is whole, whether or not it closes the body now.
+        if (ends?.(event)) {
+          yield* decoder.end();
+          return;
+        }
+      }
     }
     for (const event of fields.feed(text.decode())) yield* decoder.push(event);
     for (const event of fields.end()) yield* decoder.push(event);

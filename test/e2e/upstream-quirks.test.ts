@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { createKey } from "../../core/keys/keys.ts";
 import { completion, startFakeUpstream, streamText, type Behaviour, type FakeUpstream } from "../support/fake-upstream.ts";
+import { vendorBehaviour } from "../support/fake-vendors.ts";
 import { startGateway, type TestGateway } from "../support/gateway.ts";
 
 // An upstream's odd numbers and a stream's length must not break what the gateway keeps for
@@ -102,6 +103,60 @@ describe("an upstream stream event that never ends", () => {
       expect(text.length).toBeLessThan(64 * 1024);
       const id = response.headers.get("x-sluice-request-id")!;
       expect(terminalOf(g, id).map((e) => [e.type, (e.data as { reason?: string }).reason])).toEqual([["request.failed", "upstream_invalid"]]);
+    });
+  }
+});
+
+describe("a stream's end, in every dialect", () => {
+  /** The vendor's stream, then the connection held open (as some upstreams do after their end event). */
+  const lingering: Behaviour = async (seen, request) => {
+    const answer = await vendorBehaviour(seen, request);
+    if (!(answer.headers.get("content-type") ?? "").includes("event-stream")) return answer;
+    const text = await answer.text();
+    return new Response(new ReadableStream({
+      async start(controller) {
+        controller.enqueue(new TextEncoder().encode(text));
+        await Bun.sleep(4000);
+        controller.close();
+      },
+    }), { headers: { "content-type": "text/event-stream" } });
+  };
+
+  for (const [name, path, body, end] of [
+    ["OpenAI upstream → Anthropic client", "/v1/messages", { model: "m", max_tokens: 20, stream: true, messages: [{ role: "user", content: "hi" }] }, "message_stop"],
+    ["Anthropic upstream → Anthropic client (passed through)", "/v1/messages", { model: "claude", max_tokens: 20, stream: true, messages: [{ role: "user", content: "hi" }] }, "message_stop"],
+    ["OpenAI upstream → Responses client", "/v1/responses", { model: "m", stream: true, input: "hi" }, "response.completed"],
+    ["OpenAI upstream → OpenAI client (passed through)", "/v1/chat/completions", { model: "m", stream: true, messages: [{ role: "user", content: "hi" }] }, "[DONE]"],
+  ] as const) {
+    test(`${name}: the terminal event is on record before the end event is sent, and an upstream that stays open does not fail the answer`, async () => {
+      const up = startFakeUpstream(lingering);
+      open.push(up);
+      const root = up.url.replace(/\/v1$/, "");
+      const g = await startGateway(`
+timeouts: { idle_ms: 1000 }
+providers:
+  - { id: p, kind: openai, base_url: "${root}/v1", api_key: sk-quirks-provider-0000, models: [m] }
+  - { id: an, kind: anthropic, base_url: "${root}", api_key: sk-ant-quirks-0000, models: [claude] }
+`);
+      open.push(g);
+      const started = performance.now();
+      const response = await fetch(`${g.url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      const id = response.headers.get("x-sluice-request-id")!;
+      const reader = response.body!.getReader();
+      const decoder = new TextDecoder();
+      let text = "";
+      let onRecordAtEnd: string[] | undefined;
+      while (!text.includes(end)) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+        if (text.includes(end)) onRecordAtEnd = terminalOf(g, id).map((e) => e.type);
+      }
+      expect(text).toContain(end);
+      expect(onRecordAtEnd).toEqual(["request.completed"]);
+      expect(performance.now() - started).toBeLessThan(900);
+      await reader.cancel();
+      expect(text).not.toMatch(/event: error|"type":"error"|"error":\{/);
     });
   }
 });

@@ -20,7 +20,8 @@ export function streamEncoder({ model }: StreamEncoderOptions): StreamEncoder {
   let id = "";
   let begun = false; // the IR start was seen
   let started = false; // message_start was sent
-  let done = false; // message_stop or an error was sent
+  let done = false; // the message was closed (message_delta sent) or an error was sent
+  let stopOwed = false; // message_delta went out: message_stop is end()'s
   let usage: Usage | undefined;
   let finish: FinishReason | undefined;
   let open: Block | undefined;
@@ -71,13 +72,18 @@ export function streamEncoder({ model }: StreamEncoderOptions): StreamEncoder {
     return out;
   }
 
+  /**
+   * Close the message: message_delta now; message_stop, which clients take as the whole answer,
+   * only from end(), which the gateway calls after the request's terminal event is on record.
+   */
   function last(): string {
     done = true;
+    stopOwed = true;
     const stop = sse("message_delta", {
       delta: { stop_reason: encodeStopReason(finish ?? "stop"), stop_sequence: null },
       usage: encodeUsage(usage ?? { inputTokens: 0, outputTokens: 0 }),
     });
-    return close() + stop + sse("message_stop");
+    return close() + stop;
   }
 
   function body(event: Exclude<StreamEvent, { type: "start" | "usage" | "error" }>): string {
@@ -126,10 +132,16 @@ export function streamEncoder({ model }: StreamEncoderOptions): StreamEncoder {
       }
     },
     end(): string {
+      if (stopOwed) {
+        stopOwed = false;
+        return sse("message_stop");
+      }
       // An encoder that saw nothing writes nothing: the same-dialect path forwards the
       // upstream's own message_stop and asks end() only for what is left.
       if (done || (!begun && !started)) return "";
-      return messageStart() + last();
+      const closing = messageStart() + last();
+      stopOwed = false;
+      return closing + sse("message_stop");
     },
   };
 }

@@ -18,6 +18,7 @@ export const openaiChat: Codec = {
   streamDecoder,
   // A finish reason that is not null, a usage object, or an error (in one event or many).
   streamSignificant: (data) => SIGNIFICANT.test(data),
+  streamEnds: (event) => event.data.trim() === "[DONE]",
   streamEncoder,
   encodeError,
   encodeStreamError,

@@ -20,6 +20,8 @@ export const openaiResponses: Codec = {
   passthroughRequest,
   streamDecoder,
   streamSignificant: (data) => SIGNIFICANT.test(data),
+  streamEnds: (event) => /^response\.(?:completed|incomplete|failed)$/.test(event.event ?? "")
+    || (event.event === undefined && /"type"\s*:\s*"response\.(?:completed|incomplete|failed)"/.test(event.data)),
   streamEncoder,
   encodeError,
   encodeStreamError: (error) => encodeStreamError(error),
