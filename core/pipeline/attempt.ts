@@ -9,7 +9,7 @@ import type { Config, RouteConfig, Timeouts } from "../../schemas/config.ts";
 import { modelInfo } from "../models/catalog.ts";
 import { resolveProvider, VaultError } from "../vault/index.ts";
 import { signaturesFor } from "./signatures.ts";
-import { decodeSse } from "./stream.ts";
+import { decodeSse, openStream, type OpenedBody } from "./stream.ts";
 import { AttemptSignal, fetchUpstream, readCapped } from "./upstream.ts";
 
 // One attempt: one target, one executor call. It ends when the upstream has answered well
@@ -50,7 +50,7 @@ export interface RequestContext {
 /** What a successful attempt hands to the response side. */
 export type Source =
   | { kind: "raw-json"; text: string; response: Response }
-  | { kind: "raw-sse"; body: ReadableStream<Uint8Array>; codec: Codec; injectedUsage: boolean }
+  | { kind: "raw-sse"; body: OpenedBody; codec: Codec; injectedUsage: boolean }
   | { kind: "ir"; response: Response }
   | { kind: "ir-stream"; events: AsyncIterable<StreamEvent> };
 
@@ -195,9 +195,14 @@ async function viaDialect(
   const isSse = (response.headers.get("content-type") ?? "").includes("text/event-stream");
 
   if (ir.stream && isSse && response.body) {
+    // The first event within the first-byte limit, and not an error: else the next target may answer.
+    signal.arm("first_byte");
+    const opened = await openStream(response.body, codec, signal);
+    signal.disarm();
+    if (!opened.ok) return { ok: false, error: opened.error, status: response.status };
     const source: Source = sameDialect
-      ? { kind: "raw-sse", body: response.body, codec, injectedUsage }
-      : { kind: "ir-stream", events: decodeSse(response.body, codec.streamDecoder(), codec.streamEnds) };
+      ? { kind: "raw-sse", body: opened.body, codec, injectedUsage }
+      : { kind: "ir-stream", events: decodeSse(opened.body, codec.streamDecoder(), codec.streamEnds) };
     return { ok: true, source, signal, status: response.status };
   }
 

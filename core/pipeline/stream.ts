@@ -141,14 +141,15 @@ function singleDataLine(raw: string): string | undefined {
  * only the events that can carry a finish, usage or an error.
  */
 export function passthroughSource(
-  body: ReadableStream<Uint8Array>,
+  body: OpenedBody,
   codec: Codec,
   signal: AttemptSignal,
   dropUsageOnly: boolean,
   /** Decode every event, not only those that may carry a finish, usage or error (to count output). */
   decodeAll = false,
 ): StreamSource {
-  const reader = body.getReader();
+  const { reader } = body;
+  const head = body.head;
   const readMany = (reader as { readMany?: () => Promise<{ done: boolean; value: Uint8Array[] }> }).readMany?.bind(reader);
   const decoder = codec.streamDecoder();
   const framer = new SseFramer();
@@ -190,8 +191,9 @@ export function passthroughSource(
         signal.arm("idle");
         let chunk: { done: boolean; value?: Uint8Array | Uint8Array[] };
         try {
-          // Bun's readMany takes every chunk already queued in one call: far fewer turns per stream.
-          chunk = readMany ? await readMany() : await reader.read();
+          // What openStream read first; then Bun's readMany, which takes every chunk already
+          // queued in one call: far fewer turns per stream.
+          chunk = head.length > 0 ? { done: false, value: head.splice(0) } : readMany ? await readMany() : await reader.read();
         } catch {
           throw signal.aborted ? signal.error() : gatewayError("upstream_error", "upstream stream broke off");
         } finally {
@@ -270,16 +272,65 @@ export function irSource(events: AsyncIterable<StreamEvent>, client: Codec, opti
   };
 }
 
-/** Upstream SSE of any dialect → IR events, through that dialect's decoder. */
-export async function* decodeSse(body: ReadableStream<Uint8Array>, decoder: StreamDecoder, ends?: (event: SseEvent) => boolean): AsyncGenerator<StreamEvent> {
+/** An upstream SSE body being read: its reader, and the chunks already read from it (sent first). */
+export interface OpenedBody {
+  reader: { read(): Promise<{ done: boolean; value?: Uint8Array }>; cancel(reason?: unknown): Promise<void> };
+  head: Uint8Array[];
+}
+
+/**
+ * Read an upstream stream up to its first event (comments and pings skipped), within the timer
+ * the caller armed. A stream that fails there — it ends, breaks off, or its first event is an
+ * error — failed before anything reached the client, so the attempt fails and the next target
+ * may answer; otherwise the body, with what was read kept to be sent first.
+ */
+export async function openStream(body: ReadableStream<Uint8Array>, codec: Codec, signal: AttemptSignal): Promise<{ ok: true; body: OpenedBody } | { ok: false; error: GatewayError }> {
+  const reader = body.getReader();
+  const head: Uint8Array[] = [];
+  const framer = new SseFramer();
   const fields = new SseFieldParser();
   const text = new TextDecoder();
-  const reader = body.getReader();
+  const decoder = codec.streamDecoder();
+  const fail = (error: GatewayError) => {
+    reader.cancel().catch(() => {});
+    return { ok: false as const, error };
+  };
+  for (;;) {
+    let chunk: { done: boolean; value?: Uint8Array };
+    try {
+      chunk = await reader.read();
+    } catch {
+      return fail(signal.aborted ? signal.error() : gatewayError("upstream_error", "upstream stream broke off before its first event"));
+    }
+    if (chunk.done || !chunk.value) return fail(gatewayError("upstream_error", "upstream stream ended before its first event"));
+    head.push(chunk.value);
+    let complete: string;
+    try {
+      complete = framer.take(text.decode(chunk.value, { stream: true }));
+    } catch (error) {
+      return fail(isGatewayError(error) ? error : gatewayError("upstream_invalid", "upstream sent an unreadable stream"));
+    }
+    if (!complete) continue;
+    const events = fields.feed(complete);
+    if (events.length === 0) continue; // comments only (keep-alive pings)
+    const decoded = events.flatMap((event) => decoder.push(event));
+    const first = decoded.find((event) => event.type !== "start");
+    if (first?.type === "error") return fail(first.error);
+    if (!first && events.some((event) => codec.streamEnds?.(event))) return fail(gatewayError("upstream_error", "upstream stream ended before its first event"));
+    return { ok: true, body: { reader, head } };
+  }
+}
+
+/** Upstream SSE of any dialect → IR events, through that dialect's decoder. */
+export async function* decodeSse(body: OpenedBody, decoder: StreamDecoder, ends?: (event: SseEvent) => boolean): AsyncGenerator<StreamEvent> {
+  const fields = new SseFieldParser();
+  const text = new TextDecoder();
+  const { reader, head } = body;
   try {
     // Characters read since an event last completed: one event may not grow past the cap.
     let open = 0;
     for (;;) {
-      const { done, value } = await reader.read();
+      const { done, value } = head.length > 0 ? { done: false, value: head.shift()! } : await reader.read();
       if (done) break;
       const chunk = text.decode(value, { stream: true });
       const events = fields.feed(chunk);

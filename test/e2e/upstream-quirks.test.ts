@@ -161,6 +161,47 @@ providers:
   }
 });
 
+describe("a stream that fails before its first event", () => {
+  const sse = (parts: string[], stallMs = 0): Response => new Response(new ReadableStream({
+    async start(controller) {
+      if (stallMs) await Bun.sleep(stallMs);
+      for (const part of parts) controller.enqueue(new TextEncoder().encode(part));
+      controller.close();
+    },
+  }), { headers: { "content-type": "text/event-stream" } });
+
+  for (const [name, bad] of [
+    ["closes at once", () => sse([])],
+    ["sends only a keep-alive comment, then closes", () => sse([": ping\n\n"])],
+    ["sends an error first", () => sse([`data: ${JSON.stringify({ error: { message: "overloaded", type: "server_error" } })}\n\n`])],
+    ["stays silent past first_byte_ms after its headers", () => sse([streamText(["late"], { model: "m" })], 1500)],
+  ] as const) {
+    test(`an upstream that ${name}: the next target answers, one attempt failed, one terminal event`, async () => {
+      const up = startFakeUpstream((seen) => seen.path.startsWith("/bad") ? bad() : new Response(streamText(["good"], { model: "m" }), { headers: { "content-type": "text/event-stream" } }));
+      open.push(up);
+      const root = up.url.replace(/\/v1$/, "");
+      const g = await startGateway(`
+timeouts: { first_byte_ms: 500 }
+providers:
+  - { id: bad, kind: openai, base_url: "${root}/bad/v1", api_key: sk-quirks-bad-0000, models: [m] }
+  - { id: good, kind: openai, base_url: "${root}/v1", api_key: sk-quirks-good-0000, models: [m] }
+routes:
+  - { name: r, targets: [bad/m, good/m] }
+`);
+      open.push(g);
+      const response = await chat(g, { model: "r", stream: true });
+      expect(response.status).toBe(200);
+      const text = await response.text();
+      expect(text).toContain('"content":"good"');
+      expect(text).not.toContain("overloaded");
+      const id = response.headers.get("x-sluice-request-id")!;
+      const types = g.gw.log.forRequest(id).map((e) => e.type);
+      expect(types.filter((t) => t.startsWith("attempt."))).toEqual(["attempt.started", "attempt.failed", "attempt.started", "attempt.succeeded"]);
+      expect(terminalOf(g, id).map((e) => e.type)).toEqual(["request.completed"]);
+    });
+  }
+});
+
 describe("limits.max_in_flight", () => {
   test("counts a stream until its end, not until its headers went out", async () => {
     let release!: () => void;
