@@ -115,6 +115,7 @@ export async function boot(options: BootOptions): Promise<Gateway> {
     limiter: new Limiter(),
     cache: new ResponseCache(),
   };
+  plugins.secrets = () => gw.secrets;
   watchHealth(gw);
   await log.commit(ConfigApplied, {
     source: options.source, digest: options.digest, reason: "start",

@@ -49,3 +49,11 @@ export function scrub(text: string, secrets: readonly string[]): string {
   for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join("[redacted]");
   return out;
 }
+
+/** Shapes of credentials that may sit in text the gateway does not know as secrets. */
+const KEY_SHAPES = /\b(sk-[A-Za-z0-9_-]{16,}|sk-ant-[A-Za-z0-9_-]{16,}|AIza[0-9A-Za-z_-]{30,}|gh[pousr]_[A-Za-z0-9]{30,}|xox[abprs]-[A-Za-z0-9-]{10,}|eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,})/g;
+
+/** Known secrets scrubbed, and anything shaped like a credential (caller keys included) redacted. */
+export function redact(text: string, secrets: readonly string[]): string {
+  return scrub(text, secrets).replace(KEY_SHAPES, "[redacted]");
+}

@@ -1,6 +1,6 @@
 import type { Codec } from "../dialects/codec.ts";
 import { gatewayError, isGatewayError, type GatewayError } from "../errors.ts";
-import type { Gateway } from "../gateway.ts";
+import { redact, type Gateway } from "../gateway.ts";
 import { cleanUsage, type Part, type Request, type Response, type StreamEvent } from "../ir.ts";
 import type { ExecutorPlugin } from "../plugins/hooks.ts";
 import { errorText } from "../plugins/host.ts";
@@ -129,7 +129,8 @@ export async function runAttempt(
     signal.dispose();
     if (signal.aborted) return { ok: false, error: signal.error(), status: 0, adjustments };
     ctx.gw.plugins.failed(executor, error, ctx.id);
-    return { ok: false, error: gatewayError("upstream_error", `executor ${executor.kind} failed: ${errorText(error)}`), status: 0, adjustments };
+    // Its own words, with secrets and anything shaped like a credential (or a URL holding one) taken out.
+    return { ok: false, error: gatewayError("upstream_error", `executor ${executor.kind} failed: ${redact(errorText(error), ctx.gw.secrets)}`), status: 0, adjustments };
   }
 }
 

@@ -1,16 +1,11 @@
 import { BodyCaptured } from "../../events/catalog/capture.ts";
-import { scrub } from "../gateway.ts";
+import { redact } from "../gateway.ts";
 import type { RequestContext } from "./attempt.ts";
 
 // Body capture for routes that ask for it (route `capture`): the request as received and the
 // answer as sent, redacted and capped, as one `body.captured` event after the answer is on record.
 
-/** Shapes of credentials that may sit in a body the gateway does not know as secrets. */
-const KEY_SHAPES = /\b(sk-[A-Za-z0-9_-]{16,}|sk-ant-[A-Za-z0-9_-]{16,}|AIza[0-9A-Za-z_-]{30,}|gh[pousr]_[A-Za-z0-9]{30,}|xox[abprs]-[A-Za-z0-9-]{10,}|eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,})/g;
-
-export function redact(text: string, secrets: readonly string[]): string {
-  return scrub(text, secrets).replace(KEY_SHAPES, "[redacted]");
-}
+export { redact } from "../gateway.ts";
 
 /** Collects a streamed answer's text up to the cap, for capture. */
 export class CaptureBuffer {

@@ -94,12 +94,21 @@ export function overBudget(frame: Frame, outputChars: number): GatewayError | un
   return gatewayError("rate_limited", `this key's budget of $${budget.key.budget_usd} per ${budget.key.budget_period ?? "total"} ran out during the answer`, { code: "insufficient_quota" });
 }
 
-/** What a request may cost at most on `target`: its input and its output limit at the target's price (0 when unknown). */
-function maxCost(target: Target, facts: RouteFacts): { usd: number; price?: Price } {
-  const info = modelInfo(target.provider, target.model);
-  if (!info.price) return { usd: 0 };
-  const output = facts.maxTokens ?? info.maxOutput ?? 4096;
-  return { usd: (facts.inputTokens * info.price.input + output * info.price.output) / 1e6, price: info.price };
+/**
+ * What a request may cost at most, on whichever of its targets answers (a fallback may be dearer
+ * than the first): its input and its output limit at the dearest target's price, and that price
+ * (for the mid-stream check). 0 when no target's price is known.
+ */
+function maxCost(targets: Target[], facts: RouteFacts): { usd: number; price?: Price } {
+  let most: { usd: number; price?: Price } = { usd: 0 };
+  for (const target of targets) {
+    const info = modelInfo(target.provider, target.model);
+    if (!info.price) continue;
+    const output = facts.maxTokens ?? info.maxOutput ?? 4096;
+    const usd = (facts.inputTokens * info.price.input + output * info.price.output) / 1e6;
+    if (most.price === undefined || usd > most.usd) most = { usd, price: info.price };
+  }
+  return most;
 }
 
 function hostOf(url: string | undefined): string {
@@ -109,6 +118,9 @@ function hostOf(url: string | undefined): string {
     return "";
   }
 }
+
+/** Longer model names than any provider uses are refused (they travel in headers and URLs). */
+export const MAX_MODEL_CHARS = 256;
 
 /** Body fields with which other gateways let a caller pick the upstream URL (SSRF; RELIABILITY T26). */
 const UPSTREAM_FIELDS = ["api_base", "base_url", "baseURL", "base_path", "api_url", "endpoint"];
@@ -205,9 +217,12 @@ export async function admit<D extends { model: string; stream?: boolean }>(
   }
   const model = decoded.model;
   const stream = decoded.stream === true;
-  // A model name travels in headers (x-sluice-model, upstream URLs): printable ASCII only.
+  // A model name travels in headers (x-sluice-model, upstream URLs): printable ASCII only, and short.
   if (!/^[\x20-\x7e]*$/.test(model)) {
     return reject(frame, gatewayError("invalid_request", "the model name must be printable ASCII", { param: "model" }), "", stream);
+  }
+  if (model.length > MAX_MODEL_CHARS) {
+    return reject(frame, gatewayError("invalid_request", `the model name is longer than ${MAX_MODEL_CHARS} characters`, { param: "model" }), model.slice(0, 200), stream);
   }
 
   const auth = await authenticate(gw, http);
@@ -228,7 +243,7 @@ export async function admit<D extends { model: string; stream?: boolean }>(
   // The caller key's limits and budget: reserve before anything goes upstream.
   let refused: GatewayError | undefined = decided.ok ? undefined : decided.error;
   if (auth.key && decided.ok) {
-    const cost = maxCost(decided.targets[0]!, facts);
+    const cost = maxCost(decided.targets, facts);
     const spent = spentBy(gw.projections.get("keys"), auth.key.id, now);
     const admission = gw.limiter.admit(auth.key, now, facts.inputTokens, cost.usd, spent, gw.config.limits.key_in_flight);
     if (isGatewayError(admission)) refused = admission;

@@ -17,12 +17,41 @@ function ipv4Blocked(ip: string): boolean {
     || a === 0; // "this network": 0.0.0.0 reaches the local host on some systems
 }
 
+/** An IPv6 address as its eight 16-bit groups (a trailing dotted IPv4 part read as two), or undefined. */
+function groups(ip: string): number[] | undefined {
+  let text = ip.toLowerCase().replace(/^\[|\]$/g, "").replace(/%.*$/, "");
+  const dotted = /(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    if ([a, b, c, d].some((n) => n > 255)) return undefined;
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const halves = text.split("::");
+  if (halves.length > 2) return undefined;
+  const part = (half: string | undefined) => (half ? half.split(":") : []);
+  const head = part(halves[0]);
+  const tail = part(halves[1]);
+  const missing = 8 - head.length - tail.length;
+  if (halves.length === 1 ? missing !== 0 : missing < 0) return undefined;
+  const all = [...head, ...Array<string>(Math.max(0, missing)).fill("0"), ...tail];
+  if (all.some((g) => !/^[0-9a-f]{1,4}$/.test(g))) return undefined;
+  return all.map((g) => parseInt(g, 16));
+}
+
 function ipv6Blocked(ip: string): boolean {
-  const lower = ip.toLowerCase().replace(/^\[|\]$/g, "");
-  if (lower.startsWith("::ffff:")) return ipv4Blocked(lower.slice(7));
-  return /^fe[89ab][0-9a-f]:/.test(lower) // fe80::/10 link-local
-    || lower === "fd00:ec2::254" // AWS metadata over IPv6
-    || lower === "::";
+  const g = groups(ip);
+  if (!g) return false;
+  const embedded = () => `${g[6]! >> 8}.${g[6]! & 255}.${g[7]! >> 8}.${g[7]! & 255}`;
+  const zeros = (from: number, to: number) => g.slice(from, to).every((n) => n === 0);
+  // IPv4 inside IPv6 reaches that IPv4 address: mapped (::ffff:a.b.c.d, which URL parsers write
+  // as ::ffff:a9fe:a9fe), compatible (::a.b.c.d) and NAT64 (64:ff9b::a.b.c.d).
+  if (zeros(0, 8)) return true; // ::
+  // (Compatible only where the IPv4 part does not start with 0: ::1 is loopback, not 0.0.0.1.)
+  if ((zeros(0, 5) && g[5] === 0xffff) || (zeros(0, 6) && g[6] !== 0) || (g[0] === 0x64 && g[1] === 0xff9b && zeros(2, 6))) {
+    return ipv4Blocked(embedded());
+  }
+  return (g[0]! & 0xffc0) === 0xfe80 // fe80::/10 link-local
+    || (g[0] === 0xfd00 && g[1] === 0x0ec2 && zeros(2, 7) && g[7] === 0x254); // AWS metadata over IPv6
 }
 
 /** Whether an address (IPv4 or IPv6 literal) is one no upstream call may reach. */

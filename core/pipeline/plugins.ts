@@ -37,6 +37,18 @@ const DENIED = gatewayError("authentication", "invalid or missing API key");
  * Who is calling: a caller key (checked first), else the first auth plugin that decides. With
  * neither keys nor plugins the gateway is open (loopback only; the server refuses to bind wider).
  */
+/** How long an auth plugin may take to decide: past it, the request is refused as unavailable (fail closed). */
+export const AUTH_DEADLINE_MS = 5000;
+
+/** `work`, or a rejection once `ms` have passed. */
+function withinDeadline<T>(work: T | Promise<T>, ms: number): Promise<T> {
+  let timer: Timer | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no decision within ${ms} ms`)), ms);
+  });
+  return Promise.race([Promise.resolve(work), deadline]).finally(() => clearTimeout(timer));
+}
+
 export async function authenticate(gw: Gateway, http: globalThis.Request): Promise<{ caller?: string; key?: CallerKey } | { deny: GatewayError }> {
   const plugins = gw.plugins.auth();
   const state = gw.projections.get("keys");
@@ -51,7 +63,7 @@ export async function authenticate(gw: Gateway, http: globalThis.Request): Promi
   const input: AuthInput = { ...(credential !== undefined ? { credential } : {}), headers: Object.fromEntries(http.headers), ...(ip !== undefined ? { ip } : {}) };
   for (const plugin of plugins) {
     try {
-      const decision = await plugin.authenticate(input);
+      const decision = await withinDeadline(plugin.authenticate(input), AUTH_DEADLINE_MS);
       if (!decision) continue;
       if ("deny" in decision) return { deny: decision.deny };
       return { caller: decision.caller };

@@ -1,4 +1,5 @@
 import { watch, type FSWatcher, readdirSync, statSync } from "node:fs";
+import { redact } from "../gateway.ts";
 import { basename, extname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Type } from "@sinclair/typebox";
@@ -36,6 +37,9 @@ export class PluginHost {
   private watcher: FSWatcher | undefined;
   private readonly timers = new Map<string, Timer>();
   private loads = 0;
+
+  /** The secrets in force, scrubbed from what a failing plugin's error says (set by the gateway). */
+  secrets: () => readonly string[] = () => [];
 
   constructor(private readonly log: EventLog, private readonly logger: Logger) {}
 
@@ -86,7 +90,8 @@ export class PluginHost {
   /** Record a plugin's failure during a call; the caller then goes on without it. */
   failed(plugin: Plugin, error: unknown, request?: string): void {
     const name = pluginName(plugin);
-    const message = errorText(error);
+    // A plugin's error text can hold what it was given (a provider's key, a caller's header).
+    const message = redact(errorText(error), this.secrets());
     this.logger.error({ plugin: name, request, err: message }, "plugin call failed");
     void this.log.append(PluginFailed, { plugin: name, source: this.sourceOf(plugin), phase: "call", error: message, ...(request ? { request } : {}) });
   }

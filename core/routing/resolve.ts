@@ -21,17 +21,26 @@ export interface Resolution {
   targets: Target[];
 }
 
-const patterns = new Map<string, RegExp>();
-
-/** `gpt-*` matches `gpt-4.1`; a name without `*` matches only itself. */
+/**
+ * `gpt-*` matches `gpt-4.1`; a name without `*` matches only itself. Matched piece by piece
+ * (the first piece at the start, the last at the end, each one between at its first place after
+ * the one before), which is linear: a pattern with two `*` as a regular expression (`^a.*b.*c$`)
+ * backtracked quadratically on a long model name.
+ */
 export function modelMatches(pattern: string, model: string): boolean {
   if (!pattern.includes("*")) return pattern === model;
-  let regex = patterns.get(pattern);
-  if (!regex) {
-    regex = new RegExp(`^${pattern.split("*").map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`);
-    patterns.set(pattern, regex);
+  const pieces = pattern.split("*");
+  const first = pieces[0]!;
+  const last = pieces[pieces.length - 1]!;
+  if (model.length < first.length + last.length || !model.startsWith(first) || !model.endsWith(last)) return false;
+  let at = first.length;
+  const end = model.length - last.length;
+  for (const piece of pieces.slice(1, -1)) {
+    const found = model.indexOf(piece, at);
+    if (found < 0 || found + piece.length > end) return false;
+    at = found + piece.length;
   }
-  return regex.test(model);
+  return true;
 }
 
 function target(provider: ProviderConfig, model: string, weight = 1): Target {

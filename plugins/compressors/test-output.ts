@@ -6,11 +6,21 @@ import { textCompressor } from "./text.ts";
 
 const MAX_LINES = 200_000;
 
+/**
+ * A pytest -v line for a passing test: `tests/test_a.py::test_b[x] PASSED  [ 10%]`. Split at the
+ * last " PASSED" rather than matched whole: `^\S+::\S.*\sPASSED` backtracked quadratically on
+ * long lines full of "::" (10 s on 1 MB).
+ */
+function pytestPassed(line: string): boolean {
+  const at = line.lastIndexOf(" PASSED");
+  return at > 0 && /^\S+::\S/.test(line.slice(0, at)) && /^ PASSED(?:\s+\[\s*\d+%\])?\s*$/.test(line.slice(at));
+}
+
 // Lines that report one passing test (or one fully passing file), per runner.
-const PASSING = [
+const PASSING: Array<{ test(line: string): boolean }> = [
   /^\s*[✓✔√]\s/, // vitest / jest / mocha verbose
   /^\s*PASS\s+\S/, // jest file line
-  /^\S+::\S.*\sPASSED(?:\s+\[\s*\d+%\])?\s*$/, // pytest -v
+  { test: pytestPassed }, // pytest -v
   /^PASSED\s+\S+::/, // pytest -rA short summary
   /^\s*--- PASS: \S/, // go test -v
   /^test \S.* \.\.\. ok\s*$/, // cargo test

@@ -1,4 +1,5 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { AUTH_DEADLINE_MS } from "../../core/pipeline/plugins.ts";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -195,6 +196,28 @@ describe("isolation", () => {
     }
   });
 
+  test("an executor whose error text holds the provider's key: the key is in no answer, event or log line", async () => {
+    const KEY = "sk-leaky-provider-key-0123456789abcdef";
+    const leaky: Plugin = {
+      hook: "executor", kind: "leaky",
+      execute: async (_ir, ctx) => {
+        throw new Error(`upstream refused key ${ctx.provider.api_key} and caller sk-caller-looking-secret-0123456789`);
+      },
+    };
+    const other = await startGateway(`providers:\n  - { id: l, kind: leaky, api_key: ${KEY}, models: [m] }\n`, { plugins: [...builtinPlugins, leaky] });
+    try {
+      const response = await fetch(`${other.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "x" }] }) });
+      expect(response.status).toBe(502);
+      const body = await response.text();
+      expect(body).toContain("upstream refused key [redacted]");
+      const everything = [body, JSON.stringify(other.gw.log.read(0, 1000)), JSON.stringify(other.logs())].join("\n");
+      expect(everything).not.toContain(KEY);
+      expect(everything).not.toContain("sk-caller-looking-secret");
+    } finally {
+      await other.close();
+    }
+  });
+
   test("a compressor that throws is skipped: the request goes upstream unchanged", async () => {
     const before = compressorCalls;
     upstream.reset();
@@ -245,6 +268,24 @@ describe("request plugins that change the request", () => {
       const received = other.gw.log.forRequest(allowed.headers.get("x-sluice-request-id")!)[0]!;
       expect(received.data).toMatchObject({ caller: "key_demo" });
       expect(JSON.stringify(other.gw.log.read(0, 1000))).not.toContain("let-me-in");
+    } finally {
+      await other.close();
+      await local.stop();
+    }
+  });
+
+  test("an auth plugin that never decides: the request is refused as unavailable after the deadline, not held forever", async () => {
+    const hung: Plugin = { hook: "auth", name: "hung", authenticate: () => new Promise(() => {}) };
+    const local = startFakeUpstream();
+    const other = await startGateway(`providers:\n  - { id: local, kind: openai, base_url: "${local.url}", models: [fake-model] }\n`, { plugins: [...builtinPlugins, hung] });
+    try {
+      const started = performance.now();
+      const response = await fetch(`${other.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: "fake-model", messages: [{ role: "user", content: "x" }] }) });
+      expect(response.status).toBe(503);
+      expect(performance.now() - started).toBeGreaterThanOrEqual(AUTH_DEADLINE_MS - 50);
+      expect(performance.now() - started).toBeLessThan(AUTH_DEADLINE_MS + 3000);
+      expect(local.seen.length).toBe(0);
+      expect(other.gw.log.read(0, 1000).find((e) => e.type === "plugin.failed")?.data).toMatchObject({ plugin: "auth:hung", error: expect.stringContaining("no decision within") });
     } finally {
       await other.close();
       await local.stop();

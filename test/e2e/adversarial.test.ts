@@ -108,3 +108,15 @@ describe("text shaped to make pattern matching backtrack", () => {
     });
   }
 });
+
+describe("image URLs", () => {
+  test("a data: URL with no comma (read before the caller is authenticated) is answered within seconds, in both OpenAI dialects", async () => {
+    const url = `data:${"a".repeat(200 * KB)}`;
+    const chat = await timed("/v1/chat/completions", { model: "to-openai", messages: [{ role: "user", content: [{ type: "image_url", image_url: { url } }] }] });
+    const responses = await timed("/v1/responses", { model: "to-openai", input: [{ role: "user", content: [{ type: "input_image", image_url: url }] }] });
+    for (const { status, ms } of [chat, responses]) {
+      expect(status).toBeLessThan(500);
+      expect(ms).toBeLessThan(3000);
+    }
+  });
+});

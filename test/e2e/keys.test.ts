@@ -175,6 +175,24 @@ describe("budgets, reserve then settle", () => {
     expect(keys.data[0]!.spent_usd).toBeCloseTo(3, 6);
   });
 
+  test("the reservation is at the dearest target's price: an unpriced first target that fails cannot let a priced fallback overspend", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const { g } = await setup("  - { name: free-first, targets: [p/m, p/priced] }", async (seen) => {
+      await gate;
+      if ((seen.json as { model?: string }).model === "m") return Response.json({ error: { message: "down" } }, { status: 500 });
+      return Response.json(completion("x", "priced", { prompt_tokens: 0, completion_tokens: 1 }));
+    });
+    const { secret } = await createKey(g.gw.log, { name: "one-dollar", budget_usd: 1, budget_period: "day" }, "cli");
+    const all = Array.from({ length: 5 }, () => chat(g, secret, { model: "free-first" }));
+    await Bun.sleep(200);
+    release();
+    const statuses = (await Promise.all(all)).map((r) => r.status).sort();
+    expect(statuses).toEqual([200, 429, 429, 429, 429]);
+    const spent = [...g.gw.log.all()].filter((e) => e.type === "request.completed").reduce((n, e) => n + ((e.data as { cost_usd?: number }).cost_usd ?? 0), 0);
+    expect(spent).toBeCloseTo(1, 6);
+  });
+
   test("a stream that crosses the budget mid-way ends with the dialect's error event", async () => {
     const events = streamText(Array.from({ length: 40 }, () => "abcd"), { model: "priced", usage: { prompt_tokens: 0, completion_tokens: 40 } })
       .split("\n\n").filter(Boolean).map((e) => `${e}\n\n`);

@@ -63,10 +63,22 @@ describe("SSRF", () => {
     expect(Date.now() - started).toBeLessThan(1000);
     const blocked = [...g.gw.log.all()].filter((e) => e.type === "egress.blocked");
     expect(blocked.map((e) => e.data)).toEqual([expect.objectContaining({ target: "p/m", host: "169.254.169.254" })]);
-    for (const address of ["169.254.169.254", "169.254.0.1", "fe80::1", "fd00:ec2::254", "::ffff:169.254.169.254", "100.100.100.200", "0.0.0.0"]) {
-      expect(blockedAddress(address)).toBe(true);
+    for (const address of [
+      "169.254.169.254", "169.254.0.1", "fe80::1", "FE80::abcd:1%eth0", "febf::1", "fd00:ec2::254", "fd00:ec2:0:0:0:0:0:254", "::", "0:0:0:0:0:0:0:0",
+      "100.100.100.200", "0.0.0.0",
+      // IPv4 inside IPv6 reaches the IPv4 address: mapped (as written, and as URL parsers rewrite it), compatible, NAT64.
+      "::ffff:169.254.169.254", "[::ffff:a9fe:a9fe]", "0:0:0:0:0:ffff:a9fe:a9fe", "::a9fe:a9fe", "::169.254.169.254", "64:ff9b::a9fe:a9fe", "64:ff9b::169.254.169.254",
+    ]) {
+      expect(blockedAddress(address), address).toBe(true);
     }
-    for (const address of ["127.0.0.1", "10.0.0.5", "192.168.1.2", "::1", "8.8.8.8"]) expect(blockedAddress(address)).toBe(false);
+    for (const address of ["127.0.0.1", "10.0.0.5", "192.168.1.2", "::1", "8.8.8.8", "::ffff:7f00:1", "2001:db8::1", "fec0::1", "64:ff9b::808:808", "not-an-address:"]) {
+      expect(blockedAddress(address), address).toBe(false);
+    }
+    // As a provider URL: the check sees the host as the URL parser writes it.
+    const { checkOutbound } = await import("../../core/pipeline/outbound.ts");
+    for (const url of ["http://[::ffff:169.254.169.254]/v1", "http://[0:0:0:0:0:ffff:169.254.169.254]/v1", "http://[64:ff9b::a9fe:a9fe]/v1"]) {
+      expect((await checkOutbound(url))?.code, url).toBe("egress_blocked");
+    }
   });
 
   test("a redirect from an upstream is not followed, so the provider key never reaches another host", async () => {

@@ -231,3 +231,13 @@ describe("limits.max_in_flight", () => {
     expect((await chat(g, {})).status).toBe(200);
   });
 });
+
+describe("model names", () => {
+  test("a model name longer than any provider uses is refused with a 400 naming the field", async () => {
+    const { g, up } = await setup(() => Response.json(completion("ok", "m")));
+    const response = await chat(g, { model: `x${"-".repeat(5000)}` });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: { param: "model", message: expect.stringContaining("longer than 256") } });
+    expect(up.seen).toHaveLength(0);
+  });
+});

@@ -20,6 +20,7 @@ const INPUTS: Record<string, string> = {
   "long CRLF and tab runs": `a${"\r\n".repeat(50_000)}${"\t".repeat(100_000)}b`,
   "pytest-like summary line": `= ${"passed failed ".repeat(20_000)}x`,
   "long equals run": `${"=".repeat(200_000)} x`,
+  "pytest-like lines full of ::": `running 3 tests\n${Array.from({ length: 300 }, () => `"finish_reason"${":".repeat(1990)}`).join("\n")}`,
   "test-runner-like lines": Array.from({ length: 20_000 }, (_, i) => ` FAIL  src/a${i}.test.ts > suite > test ${i}`).join("\n"),
   "many short path lines": Array.from({ length: 5000 }, (_, i) => `src/${"d/".repeat(20)}f${i}.ts:${i}:1 error TS2322: x`).join("\n"),
   "json with deep-ish keys": JSON.stringify(Array.from({ length: 2000 }, (_, i) => ({ path: `${"a/".repeat(50)}${i}.ts`, n: i }))),

@@ -1,4 +1,5 @@
 import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { imageSource } from "../data-url.ts";
 import type { GatewayError } from "../../errors.ts";
 import type {
   ImagePart, Message, Part, Request, ResponseFormat, TextPart, ToolChoice, ToolDefinition,
@@ -159,14 +160,6 @@ function textOnly(wire: ChatMessageBody, at: string): TextPart[] | GatewayError 
     out.push(text(part.text));
   }
   return out;
-}
-
-function imageSource(url: string): ImagePart["source"] {
-  const header = /^data:([^;,]*)([^,]*),/.exec(url);
-  if (header && header[2]!.split(";").includes("base64")) {
-    return { kind: "base64", mediaType: header[1] || "application/octet-stream", data: url.slice(header[0].length) };
-  }
-  return { kind: "url", url };
 }
 
 function decodeTools(body: ChatRequestBody): ToolDefinition[] | GatewayError {

@@ -1,4 +1,5 @@
 import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { imageSource } from "../data-url.ts";
 import type { GatewayError } from "../../errors.ts";
 import type {
   ImagePart, Message, Part, Request, ResponseFormat, TextPart, ToolChoice, ToolDefinition,
@@ -180,14 +181,6 @@ function decodeContent(content: string | ContentPartBody[], at: string): Array<T
     }
   }
   return out;
-}
-
-function imageSource(url: string): ImagePart["source"] {
-  const header = /^data:([^;,]*)([^,]*),/.exec(url);
-  if (header && header[2]!.split(";").includes("base64")) {
-    return { kind: "base64", mediaType: header[1] || "application/octet-stream", data: url.slice(header[0].length) };
-  }
-  return { kind: "url", url };
 }
 
 /** Function tools go to the IR; hosted tools (web_search, file_search, mcp, …) to `extra.tools`. */
