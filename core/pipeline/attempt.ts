@@ -210,7 +210,15 @@ async function viaDialect(
   // A whole JSON body (asked for, or an upstream that ignored `stream`): read it within the attempt,
   // so a broken body can still fall back to the next target.
   signal.arm("idle");
-  const text = await readCapped(response, RESPONSE_MAX);
+  let text: string;
+  try {
+    text = await readCapped(response, RESPONSE_MAX);
+  } catch {
+    // The upstream's fault, not the executor's (a body cut short, a length that lied).
+    signal.disarm();
+    if (signal.aborted) return { ok: false, error: signal.error(), status: 0 };
+    return { ok: false, error: gatewayError("upstream_error", "upstream body broke off before its end"), status: response.status };
+  }
   signal.disarm();
   if (signal.aborted) return { ok: false, error: signal.error(), status: 0 };
   let json: unknown;

@@ -241,3 +241,33 @@ describe("model names", () => {
     expect(up.seen).toHaveLength(0);
   });
 });
+
+describe("a whole body cut short", () => {
+  test("an upstream whose body ends before its content-length: the attempt fails as the upstream's, not the executor's, and the next target answers", async () => {
+    const { createServer } = await import("node:net");
+    const liar = createServer((socket) => {
+      socket.once("data", () => {
+        socket.end("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"id\":\"chatcmpl-x\",");
+      });
+    });
+    await new Promise<void>((resolve) => liar.listen(0, "127.0.0.1", resolve));
+    const port = (liar.address() as { port: number }).port;
+    const good = startFakeUpstream(() => Response.json(completion("good", "m")));
+    open.push(good, { stop: () => new Promise<void>((resolve) => liar.close(() => resolve())) });
+    const g = await startGateway(`
+providers:
+  - { id: liar, kind: openai, base_url: "http://127.0.0.1:${port}/v1", api_key: sk-quirks-liar-0000, models: [m] }
+  - { id: good, kind: openai, base_url: "${good.url}", api_key: sk-quirks-good-0000, models: [m] }
+routes:
+  - { name: r, targets: [liar/m, good/m] }
+`);
+    open.push(g);
+    const response = await chat(g, { model: "r" });
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content).toBe("good");
+    const id = response.headers.get("x-sluice-request-id")!;
+    const timeline = g.gw.log.forRequest(id);
+    expect(timeline.map((e) => e.type)).not.toContain("plugin.failed");
+    expect(timeline.find((e) => e.type === "attempt.failed")?.data).toMatchObject({ target: "liar/m", message: "upstream body broke off before its end" });
+  });
+});
