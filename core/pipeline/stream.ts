@@ -158,12 +158,13 @@ export function passthroughSource(
   const pending: Unit[] = [];
   let ended = false;
 
-  const toUnits = (rawEvents: string[]) => {
+  /** `readAll`: decode every event, not only the significant ones (the unfinished tail at the end). */
+  const toUnits = (rawEvents: string[], readAll = false) => {
     let out = "";
     let events: StreamEvent[] = [];
     for (const raw of rawEvents) {
       const done = raw.includes("[DONE]");
-      if (!done && !decodeAll && codec.streamSignificant && !codec.streamSignificant(raw)) {
+      if (!done && !decodeAll && !readAll && codec.streamSignificant && !codec.streamSignificant(raw)) {
         out += raw; // content only: forwarded, not read
         continue;
       }
@@ -177,6 +178,13 @@ export function passthroughSource(
         return;
       }
       const decoded = parsed.flatMap((event) => decoder.push(event));
+      const unreadable = decoded.find((e) => e.type === "error" && e.error.kind === "upstream_invalid");
+      if (unreadable?.type === "error") {
+        // Not forwarded as it came: a client would choke on it. The dialect's own error event instead.
+        out += codec.encodeStreamError(unreadable.error);
+        events = events.concat(decoded);
+        continue;
+      }
       const usageOnly = dropUsageOnly && decoded.some((e) => e.type === "usage") && decoded.every((e) => e.type === "usage" || e.type === "start");
       if (!usageOnly) out += raw;
       if (decoded.length) events = events.concat(decoded);
@@ -208,7 +216,9 @@ export function passthroughSource(
           const rest = framer.take(text.decode()) + framer.rest();
           const { events, end } = splitEvents(rest);
           const tail = rest.slice(end);
-          toUnits(tail ? [...events, `${tail}\n\n`] : events);
+          toUnits(events);
+          // An event the upstream left unfinished is read, never passed on unread.
+          if (tail) toUnits([`${tail}\n\n`], true);
           if (pending.length === 0) return undefined;
           break;
         }

@@ -271,3 +271,21 @@ routes:
     expect(timeline.find((e) => e.type === "attempt.failed")?.data).toMatchObject({ target: "liar/m", message: "upstream body broke off before its end" });
   });
 });
+
+describe("a broken event in a passed-through stream", () => {
+  for (const [name, after] of [["in the middle", false], ["after the finish", true]] as const) {
+    test(`${name}: the client gets its dialect's error event, never the broken bytes, and the log says failed`, async () => {
+      const first = streamText(["hel", "lo"], { model: "m", done: false, finish: after });
+      const { g } = await setup(() => new Response(`${first}data: {"id":"chatcmpl-x","object":"chat.comp`, { headers: { "content-type": "text/event-stream" } }));
+      const response = await chat(g, { stream: true });
+      const text = await response.text();
+      expect(text).not.toContain('"object":"chat.comp\n');
+      expect(text).not.toMatch(/"object":"chat\.comp(?!letion)/);
+      const events = text.split("\n\n").filter(Boolean);
+      for (const event of events) expect(() => JSON.parse(event.replace(/^data: /, "")), event).not.toThrow();
+      expect(text).toContain('"error"');
+      const id = response.headers.get("x-sluice-request-id")!;
+      expect(terminalOf(g, id).map((e) => e.type)).toEqual(["request.failed"]);
+    });
+  }
+});
