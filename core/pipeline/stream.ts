@@ -25,6 +25,12 @@ export interface StreamSource {
   finalText(): string;
   /** Stop the upstream (client gone, or the pump is done). */
   close(): void;
+  /**
+   * The bytes that end this stream with an error the gateway found (a timeout, a budget), when
+   * the source has a say: an encoder keeps its own numbering (the Responses API's
+   * sequence_number) and closes what it opened (response.failed). Else the dialect's error event.
+   */
+  errorText?(error: GatewayError): string;
 }
 
 /** `sent`: characters of the response body already sent to the client. */
@@ -48,6 +54,7 @@ const encoder = new TextEncoder();
 
 export function pump(source: StreamSource, client: Codec, hooks: PumpHooks): ReadableStream<Uint8Array> {
   const tally = new ResponseCollector();
+  const errorText = (error: GatewayError) => source.errorText?.(error) || client.encodeStreamError(error);
   let sent = 0;
   let done = false;
 
@@ -86,7 +93,7 @@ export function pump(source: StreamSource, client: Codec, hooks: PumpHooks): Rea
         } catch (error) {
           const failure = isGatewayError(error) ? error : gatewayError("upstream_error", "upstream stream broke off");
           if (failure.kind === "cancelled") return; // cancel() records it
-          await finish(controller, { kind: "failed", tally, sent, error: failure }, client.encodeStreamError(failure));
+          await finish(controller, { kind: "failed", tally, sent, error: failure }, errorText(failure));
           return;
         }
         if (!unit) {
@@ -94,7 +101,7 @@ export function pump(source: StreamSource, client: Codec, hooks: PumpHooks): Rea
           for (const event of tail) tally.add(event);
           // A stream that stops without saying it finished was cut short: never a clean end.
           const failure = tally.error ?? (tally.finishReason ? undefined : gatewayError("upstream_error", "upstream stream ended before it finished"));
-          if (failure) await finish(controller, { kind: "failed", tally, sent, error: failure }, client.encodeStreamError(failure));
+          if (failure) await finish(controller, { kind: "failed", tally, sent, error: failure }, errorText(failure));
           else await finish(controller, { kind: "completed", tally, sent }, source.finalText());
           return;
         }
@@ -109,7 +116,7 @@ export function pump(source: StreamSource, client: Codec, hooks: PumpHooks): Rea
         }
         const stop = hooks.check?.(tally);
         if (stop) {
-          await finish(controller, { kind: "failed", tally, sent, error: stop }, client.encodeStreamError(stop));
+          await finish(controller, { kind: "failed", tally, sent, error: stop }, errorText(stop));
           return;
         }
         if (unit.text) {
@@ -271,6 +278,7 @@ export function irSource(events: AsyncIterable<StreamEvent>, client: Codec, opti
     },
     end: () => [],
     finalText: () => encode.end(),
+    errorText: (error) => encode.encode({ type: "error", error }),
     close() {
       signal?.dispose();
       if (!ended) {

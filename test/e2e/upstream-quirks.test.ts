@@ -289,3 +289,28 @@ describe("a broken event in a passed-through stream", () => {
     });
   }
 });
+
+describe("a translated stream the gateway ends with an error", () => {
+  test("a Responses client gets the error numbered after what it had, then response.failed", async () => {
+    const encoder = new TextEncoder();
+    const up = startFakeUpstream(() => new Response(new ReadableStream({
+      async start(controller) {
+        controller.enqueue(encoder.encode(streamText(["a", "b", "c"], { model: "m", done: false, finish: false })));
+        await Bun.sleep(3000); // past idle_ms
+        controller.close();
+      },
+    }), { headers: { "content-type": "text/event-stream" } }));
+    open.push(up);
+    const g = await startGateway(`
+timeouts: { idle_ms: 300 }
+providers:
+  - { id: p, kind: openai, base_url: "${up.url}", api_key: sk-quirks-provider-0000, models: [m] }
+`);
+    open.push(g);
+    const response = await fetch(`${g.url}/v1/responses`, { method: "POST", body: JSON.stringify({ model: "m", stream: true, input: "hi" }) });
+    const events = (await response.text()).split("\n\n").filter(Boolean).map((e) => JSON.parse(e.slice(e.indexOf("data: ") + 6)) as { type: string; sequence_number: number });
+    const numbers = events.map((e) => e.sequence_number);
+    expect(numbers).toEqual(numbers.map((_, i) => i));
+    expect(events.map((e) => e.type).slice(-2)).toEqual(["error", "response.failed"]);
+  });
+});
