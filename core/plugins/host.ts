@@ -1,6 +1,6 @@
 import { watch, type FSWatcher, readdirSync, statSync } from "node:fs";
 import { redact } from "../gateway.ts";
-import { basename, extname, join, resolve } from "node:path";
+import { basename, dirname, extname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Type } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
@@ -119,9 +119,10 @@ export class PluginHost {
       this.unloadFile(file);
       return false;
     }
-    // A plugin runs with the gateway's rights: refuse files others could have written.
-    if ((stat.mode & 0o022) !== 0) {
-      this.loadFailed(file, "plugin file is writable by group or others; refusing to load it (chmod go-w)");
+    // A plugin runs with the gateway's rights: refuse files others could have written or put there.
+    const refusal = unsafePlugin(file, stat);
+    if (refusal) {
+      this.loadFailed(file, refusal);
       return false;
     }
     let module: { default?: unknown };
@@ -191,6 +192,28 @@ export class PluginHost {
 }
 
 /** One line, no stack: plugin errors end up in events and logs. */
+/**
+ * Why a plugin file may not be loaded, if it may not: anyone but the gateway's own user (or root)
+ * could have written it — the file, or the directory it sits in (a writable directory lets
+ * anyone drop in or swap a file of their own; RELIABILITY T22).
+ */
+function unsafePlugin(file: string, stat: { mode: number; uid: number }): string | undefined {
+  const me = process.getuid?.();
+  const trusted = (uid: number) => me === undefined || uid === me || uid === 0;
+  if ((stat.mode & 0o022) !== 0) return "plugin file is writable by group or others; refusing to load it (chmod go-w)";
+  if (!trusted(stat.uid)) return `plugin file belongs to another user (uid ${stat.uid}); refusing to load it`;
+  let dir: { mode: number; uid: number };
+  try {
+    dir = statSync(dirname(file));
+  } catch {
+    return "plugin directory cannot be read";
+  }
+  // A sticky directory (like /tmp) is not enough: it still lets others add files.
+  if ((dir.mode & 0o022) !== 0) return "plugins directory is writable by group or others; refusing to load from it (chmod go-w)";
+  if (!trusted(dir.uid)) return `plugins directory belongs to another user (uid ${dir.uid}); refusing to load from it`;
+  return undefined;
+}
+
 export function errorText(error: unknown): string {
   const text = error instanceof Error ? `${error.name === "Error" ? "" : `${error.name}: `}${error.message}` : String(error);
   return text.split("\n")[0]!.slice(0, 500);

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { AUTH_DEADLINE_MS } from "../../core/pipeline/plugins.ts";
 import { join } from "node:path";
 import OpenAI from "openai";
@@ -289,6 +289,22 @@ describe("request plugins that change the request", () => {
     } finally {
       await other.close();
       await local.stop();
+    }
+  });
+
+  test("plugins in a directory others can write to are not loaded (anyone could have put them there)", async () => {
+    const dir = join(tempDir(), "open.d");
+    mkdirSync(dir);
+    writeFileSync(join(dir, "acme.ts"), readmePlugin("acme"));
+    chmodSync(dir, 0o777);
+    const other = await startGateway(`plugins_dir: ${dir}\nproviders: []\n`);
+    try {
+      expect(other.gw.plugins.kinds().has("acme")).toBe(false);
+      const failed = other.gw.log.read(0, 1000).filter((e) => e.type === "plugin.failed").map((e) => e.data as { error: string });
+      expect(failed).toEqual([expect.objectContaining({ error: expect.stringContaining("plugins directory is writable by group or others") })]);
+    } finally {
+      await other.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
