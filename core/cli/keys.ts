@@ -1,7 +1,7 @@
 import { statesAt } from "../../events/projections/index.ts";
 import { spentBy, type CallerKey, type KeysState } from "../../events/projections/keys.ts";
 import { openLog, StartError } from "../boot.ts";
-import { createKey, publicKey, revokeKey, type NewKey } from "../keys/keys.ts";
+import { createKey, limitProblem, MAX_BUDGET_USD, MAX_COUNT_LIMIT, MAX_EXPIRY_AHEAD_MS, publicKey, revokeKey, type NewKey } from "../keys/keys.ts";
 import type { Plugin } from "../plugins/hooks.ts";
 import { parseFlags, UsageError } from "./args.ts";
 import { budgetSelftest } from "./budget-selftest.ts";
@@ -37,9 +37,19 @@ const FLAGS = {
   concurrency: { type: "string" }, budget: { type: "string" }, period: { type: "string" }, expires: { type: "string" }, ips: { type: "string" },
 } as const;
 
+/** The flag that sets each limit, to name it in a refusal. */
+const FLAG_OF = { rpm: "rpm", tpm: "tpm", concurrency: "concurrency", budget_usd: "budget", expires_at: "expires" } as const;
+
+/** A flag's value as the user typed it, short enough for one line. */
+function echo(value: string): string {
+  return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+}
+
 function positiveInt(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`sluice keys: --${flag} expects a whole number of at least 1, got "${value}"`);
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_COUNT_LIMIT) {
+    throw new UsageError(`sluice keys: --${flag} expects a whole number from 1 to ${MAX_COUNT_LIMIT}, got ${echo(value)}`);
+  }
   return Number(value);
 }
 
@@ -51,11 +61,26 @@ function list(value: string | undefined): string[] | undefined {
 
 /** "30d", "12h", "90m" from now, or a date; ms since epoch. */
 export function parseExpiry(value: string, now = Date.now()): number {
+  const when = expiryOf(value, now);
+  if (when === undefined) throw new UsageError(`sluice keys: --expires expects a duration (30d, 12h, 90m) or a date (2027-01-31), got ${echo(value)}`);
+  // Past this a key's expiry is a typo, and far enough past it is not a date at all.
+  if (when > now + MAX_EXPIRY_AHEAD_MS) throw new UsageError(`sluice keys: --expires must be at most 100 years ahead, got ${echo(value)}`);
+  if (when < 0) throw new UsageError(`sluice keys: --expires must be after 1970-01-01, got ${echo(value)}`);
+  return when;
+}
+
+function expiryOf(value: string, now: number): number | undefined {
   const duration = /^(\d+)([dhm])$/.exec(value);
   if (duration) return now + Number(duration[1]) * { d: 86_400_000, h: 3_600_000, m: 60_000 }[duration[2] as "d" | "h" | "m"];
   const date = Date.parse(value);
   if (Number.isFinite(date) && /^\d{4}-\d{2}-\d{2}/.test(value)) return date;
-  throw new UsageError(`sluice keys: --expires expects a duration (30d, 12h, 90m) or a date (2027-01-31), got "${value}"`);
+  return undefined;
+}
+
+/** A stored expiry as a date, or as stored when it is not one: a list never fails on a key. */
+function expiryText(ms: number): string {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? String(ms) : `${date.toISOString().slice(0, 16)}Z`;
 }
 
 function describe(key: CallerKey, state: KeysState, now: number): string {
@@ -69,7 +94,7 @@ function describe(key: CallerKey, state: KeysState, now: number): string {
   ].filter(Boolean).join("; ");
   const status = key.revoked_at !== undefined ? "revoked"
     : key.expires_at !== undefined && key.expires_at <= now ? "expired"
-    : key.expires_at !== undefined ? `expires ${new Date(key.expires_at).toISOString().slice(0, 16)}Z` : "active";
+    : key.expires_at !== undefined ? `expires ${expiryText(key.expires_at)}` : "active";
   return `${key.id.padEnd(18)} ${key.name.slice(0, 24).padEnd(24)} ${`${key.prefix}…`.padEnd(16)} ${status.padEnd(24)} ${limits || "no limits"}`;
 }
 
@@ -86,7 +111,7 @@ export async function keysCommand(args: string[], builtins: Plugin[]): Promise<n
     return result.ok ? 0 : 1;
   }
   if (action !== "create" && action !== "list" && action !== "revoke") {
-    throw new UsageError(`sluice keys: unknown action "${action}" (create, list, revoke, selftest; see sluice keys --help)`);
+    throw new UsageError(`sluice keys: unknown action ${echo(action)} (create, list, revoke, selftest; see sluice keys --help)`);
   }
   const positional = action === "revoke" && rest[0] !== undefined && !rest[0].startsWith("-") ? rest.shift() : undefined;
   const { values } = parseFlags(rest, FLAGS, `keys ${action}`);
@@ -111,12 +136,14 @@ export async function keysCommand(args: string[], builtins: Plugin[]): Promise<n
       case "create": {
         if (!values.name) throw new UsageError("sluice keys create: --name is required (see sluice keys --help)");
         if (values.period !== undefined && !["day", "month", "total"].includes(values.period)) {
-          throw new UsageError(`sluice keys create: --period expects day, month or total, got "${values.period}"`);
+          throw new UsageError(`sluice keys create: --period expects day, month or total, got ${echo(values.period)}`);
         }
         let budget: number | undefined;
         if (values.budget !== undefined) {
           budget = Number(values.budget);
-          if (!/^\d+(\.\d+)?$/.test(values.budget) || !Number.isFinite(budget)) throw new UsageError(`sluice keys create: --budget expects an amount in USD, got "${values.budget}"`);
+          if (!/^\d+(\.\d+)?$/.test(values.budget) || !Number.isFinite(budget) || budget > MAX_BUDGET_USD) {
+            throw new UsageError(`sluice keys create: --budget expects an amount in USD from 0 to ${MAX_BUDGET_USD}, got ${echo(values.budget)}`);
+          }
         }
         const fields: NewKey = { name: values.name.slice(0, 128) };
         const models = list(values.models);
@@ -132,6 +159,8 @@ export async function keysCommand(args: string[], builtins: Plugin[]): Promise<n
         if (values.expires !== undefined) fields.expires_at = parseExpiry(values.expires, now);
         const ips = list(values.ips);
         if (ips) fields.ips = ips;
+        const problem = limitProblem(fields, now);
+        if (problem) throw new UsageError(`sluice keys create: --${FLAG_OF[problem.field]} ${problem.message}`);
         const { id, secret } = await createKey(log, fields, "cli");
         if (values.json) console.log(JSON.stringify({ id, key: secret, ...fields }));
         else console.log(`created ${id} "${fields.name}"\n${secret}\n(shown once: store it now; Sluice keeps only its hash)`);

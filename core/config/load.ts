@@ -5,12 +5,16 @@ import { Value } from "@sinclair/typebox/value";
 import { LineCounter, parseDocument, type Document } from "yaml";
 import { ConfigSchema, routeTargetLists, targetName, type Config } from "../../schemas/config.ts";
 import { resolveTargets } from "../routing/resolve.ts";
+import { redact } from "../gateway.ts";
 
 // Load sluice.yaml: parse YAML, expand ${VAR} / ${VAR:-default} in string values, fill
 // defaults, validate against the TypeBox schema. Every failure is one line that names the
 // file, the line, the key path, and what was expected vs what was found.
 
 export type ConfigResult = { ok: true; config: Config; digest: string } | { ok: false; error: string };
+
+/** Alias expansions a config may use (the yaml library's own default). */
+const MAX_ALIASES = 100;
 
 type Env = Record<string, string | undefined>;
 type Path = Array<string | number>;
@@ -21,10 +25,33 @@ class ConfigError extends Error {
   }
 }
 
+// Error messages echo what the file holds, and the file may not be a config at all (a key
+// file, /etc/shadow given by mistake): echoed text is cut short and anything shaped like a
+// credential is redacted.
+const SHOWN_MAX = 40;
+
+function looksLikeCredential(text: string): boolean {
+  return redact(text, []) !== text;
+}
+
+/** Text from the file, safe to put in an error message. */
+function shown(text: string, max = SHOWN_MAX): string {
+  const redacted = redact(text, []);
+  return redacted.length > max ? `${redacted.slice(0, max)}…` : redacted;
+}
+
+// What a key name in a config looks like: setting names, model names ("llama3:8b", "org/model"),
+// header names. Anything else (a line of some other file) is described, not shown.
+const KEY_LIKE = /^[\w.:/@+-]+$/;
+
+function shownKey(key: string): string {
+  return KEY_LIKE.test(key) ? shown(key) : `<a key of ${key.length} characters>`;
+}
+
 /** `providers[0].api_key` */
 export function formatPath(path: Path): string {
   return path.reduce<string>((out, key) =>
-    typeof key === "number" ? `${out}[${key}]` : out ? `${out}.${key}` : key, "");
+    typeof key === "number" ? `${out}[${key}]` : out ? `${out}.${shownKey(key)}` : shownKey(key), "");
 }
 
 // Keys whose values are secrets: never echoed in an error message.
@@ -35,10 +62,14 @@ const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 function expand(value: unknown, env: Env, path: Path): unknown {
   if (typeof value === "string") {
     return value.replace(ENV_REF, (_whole, name: string, fallback: string | undefined) => {
+      // `${A:-${B}}` would match up to the first "}" and leave the rest literal: refuse it.
+      if (fallback?.includes("{")) {
+        throw new ConfigError(path, `\${${shown(name)}:-…} holds "{" in its default: a \${VAR} inside a default is not supported`);
+      }
       const found = env[name];
       if (found !== undefined && found !== "") return found;
       if (fallback !== undefined) return fallback;
-      throw new ConfigError(path, `environment variable ${name} is not set (write \${${name}:-} to allow it empty)`);
+      throw new ConfigError(path, `environment variable ${shown(name)} is not set (write \${${shown(name)}:-} to allow it empty)`);
     });
   }
   if (Array.isArray(value)) return value.map((item, i) => expand(item, env, [...path, i]));
@@ -68,8 +99,13 @@ function describeGot(value: unknown, path: Path): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "a list";
   if (typeof value === "object") return "a mapping";
-  const secret = path.some((key) => typeof key === "string" && SECRET_KEY.test(key));
-  if (secret || String(value).length > 60) return `a ${typeof value}`;
+  const text = String(value);
+  const sized = typeof value === "string" ? `a string (${text.length} characters)` : `a ${typeof value}`;
+  // A scalar where the whole config should be is likely some other file: never show it.
+  if (path.length === 0) return sized;
+  const secret = path.some((key) => typeof key === "string" && SECRET_KEY.test(key)) || looksLikeCredential(text);
+  if (secret) return `a ${typeof value}`;
+  if (text.length > SHOWN_MAX) return sized;
   return `${typeof value} ${JSON.stringify(value)}`;
 }
 
@@ -105,6 +141,17 @@ function schemaError(value: unknown): { path: Path; message: string } | undefine
   return { path, message: `expected ${describeExpected(error.schema as TSchema & Record<string, unknown>)}, got ${describeGot(error.value, path)}` };
 }
 
+/** The document as plain values; an alias bomb ("billion laughs") is a YAML error, not a throw. */
+function toPlain(doc: Document, source: string): { ok: true; value: unknown } | { ok: false; error: string } {
+  try {
+    return { ok: true, value: doc.toJS({ maxAliasCount: MAX_ALIASES }) };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const reason = /alias/i.test(message) ? `too many aliases (more than ${MAX_ALIASES} expansions)` : shown(message.split("\n")[0]!, 200);
+    return { ok: false, error: `${source}: invalid YAML: ${reason}` };
+  }
+}
+
 /** Validate config text. `source` names the file in messages. */
 export function parseConfig(text: string, source: string, env: Env = process.env): ConfigResult {
   const counter = new LineCounter();
@@ -112,10 +159,12 @@ export function parseConfig(text: string, source: string, env: Env = process.env
   if (doc.errors.length > 0) {
     const first = doc.errors[0]!;
     const pos = counter.linePos(first.pos[0]);
-    const reason = first.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
+    const reason = shown(first.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, ""), 200);
     return { ok: false, error: `${source}:${pos.line}:${pos.col}: invalid YAML: ${reason}` };
   }
-  const raw = doc.toJS() ?? {};
+  const plain = toPlain(doc, source);
+  if (!plain.ok) return plain;
+  const raw = plain.value ?? {};
   if (typeof raw !== "object" || Array.isArray(raw)) {
     return { ok: false, error: `${source}:1: expected a mapping of settings at the top level, got ${describeGot(raw, [])}` };
   }
@@ -160,30 +209,30 @@ function checkReferences(config: Config): { path: Path; message: string } | unde
   }
   const providers = new Set<string>();
   for (const [i, provider] of config.providers.entries()) {
-    if (providers.has(provider.id)) return { path: ["providers", i, "id"], message: `duplicate provider id "${provider.id}"` };
+    if (providers.has(provider.id)) return { path: ["providers", i, "id"], message: `duplicate provider id "${shown(provider.id)}"` };
     providers.add(provider.id);
   }
   const routes = new Set<string>();
   for (const [i, route] of config.routes.entries()) {
-    if (routes.has(route.name)) return { path: ["routes", i, "name"], message: `duplicate route name "${route.name}"` };
+    if (routes.has(route.name)) return { path: ["routes", i, "name"], message: `duplicate route name "${shown(route.name)}"` };
     routes.add(route.name);
     for (const list of routeTargetLists(route)) {
       for (const [j, entry] of list.targets.entries()) {
         const target = targetName(entry);
         const at: Path = ["routes", i, ...list.path, j];
         const slash = target.indexOf("/");
-        if (slash <= 0 || slash === target.length - 1) return { path: at, message: `expected "provider/model", got ${JSON.stringify(target)}` };
+        if (slash <= 0 || slash === target.length - 1) return { path: at, message: `expected "provider/model", got ${JSON.stringify(shown(target))}` };
         const provider = target.slice(0, slash);
         if (!providers.has(provider)) {
-          return { path: at, message: `unknown provider "${provider}" (configured: ${[...providers].join(", ") || "none"})` };
+          return { path: at, message: `unknown provider "${shown(provider)}" (configured: ${[...providers].map((p) => shown(p)).join(", ") || "none"})` };
         }
       }
     }
   }
   for (const [alias, to] of Object.entries(config.aliases)) {
-    if (routes.has(alias)) return { path: ["aliases", alias], message: `"${alias}" is already a route name` };
+    if (routes.has(alias)) return { path: ["aliases", alias], message: `"${shown(alias)}" is already a route name` };
     if (resolveTargets(config, to).length === 0) {
-      return { path: ["aliases", alias], message: `"${to}" is not a route, a provider/model or a model a provider lists` };
+      return { path: ["aliases", alias], message: `"${shown(to)}" is not a route, a provider/model or a model a provider lists` };
     }
   }
   return undefined;
@@ -194,7 +243,7 @@ export function checkKinds(config: Config, kinds: Iterable<string>): string | un
   const known = new Set(kinds);
   const bad = config.providers.findIndex((provider) => !known.has(provider.kind));
   if (bad < 0) return undefined;
-  return `providers[${bad}].kind: unknown kind "${config.providers[bad]!.kind}" (known: ${[...known].sort().join(", ")})`;
+  return `providers[${bad}].kind: unknown kind "${shown(config.providers[bad]!.kind)}" (known: ${[...known].sort().join(", ")})`;
 }
 
 /** A digest of the whole expanded config: shows that it changed without showing what. */

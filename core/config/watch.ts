@@ -14,14 +14,40 @@ import { providersLoaded } from "../models/catalog.ts";
 /** Settings read once at start; a change to them is noted and waits for a restart. */
 const RESTART_ONLY = ["server", "data_dir", "durability", "plugins_dir"] as const;
 
-export function reloadConfig(gw: Gateway, path: string, overrides: (c: Gateway["config"]) => Gateway["config"]): "applied" | "rejected" | "unchanged" {
-  const result = loadConfigFile(path);
-  const reject = (error: string) => {
-    const safe = scrub(error, gw.secrets);
-    gw.logger.error({ source: path, err: safe }, "config rejected; the running config stays in force");
+type Outcome = "applied" | "rejected" | "unchanged";
+
+/** Record a rejected edit: logged and on the log as `config.rejected`, never thrown. */
+function rejectConfig(gw: Gateway, path: string, error: string): "rejected" {
+  const safe = scrub(error, gw.secrets);
+  gw.logger.error({ source: path, err: safe }, "config rejected; the running config stays in force");
+  try {
     void gw.log.append(ConfigRejected, { source: path, error: safe });
-    return "rejected" as const;
-  };
+  } catch (error) {
+    gw.logger.error({ err: error instanceof Error ? error.message : String(error) }, "could not record config.rejected");
+  }
+  return "rejected";
+}
+
+/**
+ * Apply the file's config if it is valid. Runs from a timer, where a throw would be uncaught:
+ * any failure past the checks is a rejection too, and the running config stays.
+ */
+export function reloadConfig(gw: Gateway, path: string, overrides: (c: Gateway["config"]) => Gateway["config"]): Outcome {
+  const { config, secrets } = gw;
+  try {
+    return applyConfigFile(gw, path, overrides);
+  } catch (error) {
+    // A throw part-way through applying must not leave half a config in force.
+    gw.config = config;
+    gw.secrets = secrets;
+    const reason = (error instanceof Error ? error.message : String(error)).split("\n", 1)[0]!.slice(0, 200);
+    return rejectConfig(gw, path, `${path}: cannot apply the config: ${reason}`);
+  }
+}
+
+function applyConfigFile(gw: Gateway, path: string, overrides: (c: Gateway["config"]) => Gateway["config"]): Outcome {
+  const result = loadConfigFile(path);
+  const reject = (error: string) => rejectConfig(gw, path, error);
   if (!result.ok) return reject(result.error);
   const badKind = checkKinds(result.config, gw.plugins.kinds());
   if (badKind) return reject(`${path}: ${badKind}`);

@@ -23,8 +23,39 @@ export function sameSecret(given: string, expected: string): boolean {
 
 export type NewKey = { name: string } & Static<typeof KeyLimits>;
 
+// Limits are kept as numbers on the log and read back by every list, check and projection:
+// values past these caps are typing accidents (or 1e23), and a date past year 275760 does not
+// even print, so they are refused when the key is made.
+export const MAX_COUNT_LIMIT = 1_000_000_000;
+export const MAX_BUDGET_USD = 1_000_000_000;
+export const MAX_EXPIRY_AHEAD_MS = 100 * 366 * 86_400_000;
+
+export type LimitProblem = { field: "rpm" | "tpm" | "concurrency" | "budget_usd" | "expires_at"; message: string };
+
+/** What is wrong with a new key's limits, if anything. */
+export function limitProblem(fields: NewKey, now = Date.now()): LimitProblem | undefined {
+  for (const field of ["rpm", "tpm", "concurrency"] as const) {
+    const value = fields[field];
+    if (value !== undefined && !(Number.isInteger(value) && value >= 1 && value <= MAX_COUNT_LIMIT)) {
+      return { field, message: `expects a whole number from 1 to ${MAX_COUNT_LIMIT}` };
+    }
+  }
+  const budget = fields.budget_usd;
+  if (budget !== undefined && !(Number.isFinite(budget) && budget >= 0 && budget <= MAX_BUDGET_USD)) {
+    return { field: "budget_usd", message: `expects an amount in USD from 0 to ${MAX_BUDGET_USD}` };
+  }
+  const expires = fields.expires_at;
+  if (expires !== undefined && !(Number.isFinite(expires) && expires >= 0 && expires <= now + MAX_EXPIRY_AHEAD_MS)) {
+    return { field: "expires_at", message: "expects a time (ms since epoch) at most 100 years ahead" };
+  }
+  return undefined;
+}
+
 /** Create a key: the event goes on the log, the secret is returned once. */
 export async function createKey(log: EventLog, fields: NewKey, via: "cli" | "api"): Promise<{ id: string; secret: string }> {
+  // Callers check first, to refuse in their own words; this is the last line.
+  const problem = limitProblem(fields);
+  if (problem) throw new RangeError(`${problem.field} ${problem.message}`);
   const secret = `${KEY_PREFIX}${randomBytes(32).toString("base64url")}`;
   const id = `key_${randomBytes(6).toString("hex")}`;
   await log.commit(KeyCreated, { ...fields, key: id, hash: hashKey(secret), prefix: secret.slice(0, KEY_PREFIX.length + 4), via });

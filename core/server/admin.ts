@@ -7,7 +7,7 @@ import { spentBy } from "../../events/projections/keys.ts";
 import { explain, stepText } from "../routing/explain.ts";
 import { gatewayError, type GatewayError } from "../errors.ts";
 import type { Gateway } from "../gateway.ts";
-import { createKey, publicKey, revokeKey, sameSecret } from "../keys/keys.ts";
+import { createKey, limitProblem, publicKey, revokeKey, sameSecret } from "../keys/keys.ts";
 import { modelInfo } from "../models/catalog.ts";
 import { readJson } from "../pipeline/body.ts";
 import { credentialOf } from "../pipeline/plugins.ts";
@@ -71,6 +71,8 @@ export function adminRoutes(gw: Gateway) {
         return fail(gatewayError("invalid_request", `${first?.path || "body"}: ${first?.message ?? "invalid"}`, first?.path ? { param: first.path.slice(1) } : {}));
       }
       const fields = read.body as Static<typeof NewKeyBody>;
+      const problem = limitProblem(fields);
+      if (problem) return fail(gatewayError("invalid_request", `${problem.field}: ${problem.message}`, { param: problem.field }));
       const { id, secret } = await createKey(gw.log, fields, "api");
       return Response.json({ id, key: secret, ...fields }, { status: 201 });
     }, { parse: "none" })

@@ -11,7 +11,7 @@ import { anthropicRoutes } from "./anthropic.ts";
 import { countTokensRoutes } from "./count-tokens.ts";
 import { embeddingsRoutes } from "./embeddings.ts";
 import { geminiRoutes } from "./gemini.ts";
-import { loopbackGuard } from "./guard.ts";
+import { loopbackGuard, requestHost } from "./guard.ts";
 import { dashboardRoutes } from "./dashboard.ts";
 import { health } from "./health.ts";
 import { metricsRoutes } from "./metrics.ts";
@@ -26,9 +26,18 @@ function dialectOf(path: string): DialectId {
   return "openai-chat";
 }
 
+/**
+ * The path of a request URL, without parsing it: the URL may be a bare path, or one whose host
+ * does not parse (a bad Host header), and the error for that still needs a dialect.
+ */
+export function pathOf(url: string): string {
+  const rest = url.startsWith("/") ? url : url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, "");
+  return rest.split(/[?#]/, 1)[0] || "/";
+}
+
 /** The Elysia app: one plugin per client dialect, plus health. */
 export function createApp(gw: Gateway) {
-  const codecFor = (request: Request) => gw.codecs.get(dialectOf(new URL(request.url).pathname)) ?? gw.codecs.get("openai-chat")!;
+  const codecFor = (request: Request) => gw.codecs.get(dialectOf(pathOf(request.url))) ?? gw.codecs.get("openai-chat")!;
   const guard = loopbackGuard(gw, codecFor);
   return new Elysia()
     .onRequest(({ request, server }) => {
@@ -37,6 +46,10 @@ export function createApp(gw: Gateway) {
       const allowed = gw.config.server.allow_ips;
       if (allowed && !(peer !== undefined && allowed.some((range) => ipInRange(peer, range)))) {
         return errorResponse(codecFor(request), gatewayError("permission", "this address is not allowed to use the gateway"));
+      }
+      // Handlers read request.url as a URL; one built from a bad Host header is not.
+      if (requestHost(request) === undefined) {
+        return errorResponse(codecFor(request), gatewayError("invalid_request", "missing or bad Host header"));
       }
       return guard(request);
     })

@@ -139,3 +139,40 @@ describe("hot reload of the config file", () => {
     expect(text).not.toContain("sk-test-provider-key-123456");
   });
 });
+
+describe("config input that must not slip through", () => {
+  test("an alias bomb is a YAML error naming the file, not an exception", () => {
+    const bomb = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]",
+      ..."bcdefgh".split("").map((name, i) => `${name}: &${name} [${Array(9).fill(`*${"abcdefgh"[i]}`).join(", ")}]`)].join("\n");
+    expect(error(bomb)).toMatch(/^sluice\.yaml: invalid YAML: too many aliases \(.+\)$/);
+  });
+
+  test("a file holding only a credential: its type and length, never its value", () => {
+    const secret = `sk-proj-${"aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dF3hJ5kL7n"}`;
+    const message = error(`${secret}\n`);
+    expect(message).toBe(`sluice.yaml:1: expected a mapping of settings at the top level, got a string (${secret.length} characters)`);
+    expect(message).not.toContain("aB3dE5");
+  });
+
+  test("echoed key names and values are cut short and credentials in them redacted", () => {
+    const long = "k".repeat(5000);
+    const message = error(`? ${long}\n: 1\n`);
+    expect(message.length).toBeLessThan(300);
+    expect(message).toMatch(/^sluice\.yaml:\d: k{40}…: unknown key/);
+    const credential = `sk-proj-${"Q".repeat(30)}`;
+    expect(error(`${credential}: 1\n`)).not.toContain("QQQQ");
+    // The first line of /etc/shadow, given as the config by mistake.
+    const shadow = error("root:$6$Tr0ub4dor3xq$9fJk2LmN4pQ6rS8tV0wX2yZ4aB6cD8eF0gH2iJ4kL6mN8oP0qR2sT4uV6wX8yZ0:19000:0:99999:7:::\n");
+    expect(shadow).toMatch(/^sluice\.yaml:1: <a key of \d+ characters>: unknown key/);
+    expect(shadow).not.toContain("Tr0ub4dor");
+    expect(error(`timeouts:\n  total_ms: ${"x".repeat(50)}\n`)).toMatch(/got a string \(50 characters\)$/);
+    expect(error(`timeouts:\n  total_ms: ${credential.slice(0, 20)}\n`)).not.toContain("QQQQ");
+  });
+
+  test("a ${VAR} inside a default is refused, naming the key and the variable", () => {
+    expect(error("providers:\n  - id: a\n    kind: openai\n    base_url: ${BASE:-${FALLBACK}}\n")).toBe(
+      "sluice.yaml:4: providers[0].base_url: ${BASE:-…} holds \"{\" in its default: a ${VAR} inside a default is not supported",
+    );
+    expect(error("providers:\n  - id: a\n    kind: openai\n    base_url: ${BASE:-${FALLBACK}}\n", { BASE: "http://x" })).toMatch(/BASE:-…\} holds "\{"/);
+  });
+});
