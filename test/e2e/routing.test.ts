@@ -134,12 +134,20 @@ describe("same-target retries, only where safe", () => {
   test("a refused connection on the last target is retried after a backoff", async () => {
     let answered = 0;
     // A port that refuses at first and accepts once the retry comes (a restarting local server).
-    const port = await new Promise<number>((resolve) => {
-      const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-      const p = probe.port;
-      probe.stop(true);
-      resolve(p);
-    });
+    // Chosen below the ephemeral range (32768+ here), where the other tests' port-0 servers never
+    // land, so nothing else takes it in the 50 ms it is free (it did once, on a busy machine).
+    const port = (() => {
+      for (let tries = 0; tries < 100; tries++) {
+        const candidate = 20_000 + Math.floor(Math.random() * 10_000);
+        try {
+          Bun.listen({ hostname: "127.0.0.1", port: candidate, socket: { data() {} } }).stop(true);
+          return candidate;
+        } catch {
+          // taken: try another
+        }
+      }
+      throw new Error("no free port below the ephemeral range");
+    })();
     const g = await gateway(`
 retry: { attempts: 1, backoff_ms: 300 }
 providers:
