@@ -124,8 +124,8 @@ export const RouteSchema = Type.Object({
   ])),
   /**
    * The exact response cache (off unless set): a request identical to an earlier one of the same
-   * caller (after normalising) is answered again from memory for `ttl_s`, stream or not, in any
-   * dialect. Bounded by entries and bytes, oldest use out first; not kept across restarts. A
+   * caller in the same dialect (after normalising) is answered again from memory for `ttl_s`,
+   * stream or not. Bounded by entries and bytes, oldest use out first; not kept across restarts. A
    * request can skip it with the header `x-sluice-cache: off`.
    */
   cache: Type.Optional(Type.Object({

@@ -7,7 +7,7 @@ import type { Request, Response, Usage } from "../ir.ts";
 // for. Process memory only: a restart starts empty (the events say what was kept and served).
 
 export interface CacheEntry {
-  /** The answer as the IR, served again in any dialect, stream or not. */
+  /** The answer as the IR, served again stream or not (to its own dialect: the key holds the dialect). */
   response: Response;
   /** The upstream's own JSON body of a passthrough answer, served as is to a non-stream client of that dialect. */
   raw?: { dialect: DialectId; text: string };
