@@ -48,10 +48,11 @@ export function createApp(gw: Gateway) {
         return errorResponse(codecFor(request), gatewayError("permission", "this address is not allowed to use the gateway"));
       }
       // Handlers read request.url as a URL; one built from a bad Host header is not.
-      if (requestHost(request) === undefined) {
+      const host = requestHost(request);
+      if (host === undefined) {
         return errorResponse(codecFor(request), gatewayError("invalid_request", "missing or bad Host header"));
       }
-      return guard(request);
+      return guard(request, host);
     })
     .use(health(gw))
     .use(dashboardRoutes(gw))

@@ -26,18 +26,21 @@ function loopbackOrigin(origin: string): boolean {
  * bare path, for others ("localhost:abc", "127.999.999.999") a URL that does not parse.
  */
 export function requestHost(request: Request): string | undefined {
-  if (!URL.canParse(request.url)) return undefined;
-  return new URL(request.url).hostname;
+  try {
+    return new URL(request.url).hostname;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The check to run on every request: a refusal in the path's dialect, or undefined to go on. */
 export function loopbackGuard(gw: Gateway, codecFor: (request: Request) => Codec) {
-  return (request: Request): Response | undefined => {
+  return (request: Request, asked: string | undefined = requestHost(request)): Response | undefined => {
     // With caller keys (an auth plugin) or `auth.open`, callers are the operator's business.
     if (gw.config.auth.open || callersAuthenticated(gw)) return undefined;
     // Bun builds the URL from the Host header, so its host name is the one the client asked for.
     // One that does not parse is not a loopback name.
-    const host = requestHost(request) ?? "";
+    const host = asked ?? "";
     if (!LOOPBACK_NAME.test(host)) {
       return errorResponse(codecFor(request), gatewayError("permission", `host "${host.slice(0, 100)}" is not served: without caller keys Sluice answers loopback names only (localhost, 127.0.0.1, [::1])`));
     }
