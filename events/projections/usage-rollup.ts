@@ -333,15 +333,17 @@ function addSavings(bucket: UsageBucket, saved: Record<string, number>, usd: num
   bucket.tokens_saved += tokens;
   bucket.saved_usd += usd;
   // Names past the cap are summed under OTHER, which then counts the request once.
-  const merged: Record<string, CompressorSavings> = {};
+  const merged = new Map<string, CompressorSavings>();
   for (const [name, n] of Object.entries(saved)) {
-    const key = name in bucket.saved_by_compressor || Object.keys(bucket.saved_by_compressor).length < MAX_REASONS ? name : OTHER;
-    if (!bucket.saved_by_compressor[key]) bucket.saved_by_compressor[key] = { requests: 0, tokens_saved: 0, saved_usd: 0 };
-    const into = (merged[key] ??= { requests: 1, tokens_saved: 0, saved_usd: 0 });
+    // Own keys only: a compressor named like an Object method ("constructor") is a name like any other.
+    const key = Object.hasOwn(bucket.saved_by_compressor, name) || Object.keys(bucket.saved_by_compressor).length < MAX_REASONS ? name : OTHER;
+    if (!Object.hasOwn(bucket.saved_by_compressor, key)) bucket.saved_by_compressor[key] = { requests: 0, tokens_saved: 0, saved_usd: 0 };
+    let into = merged.get(key);
+    if (!into) merged.set(key, (into = { requests: 1, tokens_saved: 0, saved_usd: 0 }));
     into.tokens_saved += n;
     into.saved_usd += positive > 0 ? (usd * Math.max(0, n)) / positive : 0;
   }
-  for (const [key, m] of Object.entries(merged)) {
+  for (const [key, m] of merged) {
     const into = bucket.saved_by_compressor[key]!;
     into.requests += m.requests;
     into.tokens_saved += m.tokens_saved;
