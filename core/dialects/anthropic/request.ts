@@ -50,8 +50,9 @@ export function decodeRequest(body: unknown): Request | GatewayError {
     return schemaError(check, body, "The request body must be a JSON object with 'model', 'messages' and 'max_tokens'.");
   }
   const messages: Message[] = [];
+  const untranslated = new Set<string>();
   for (const [i, wire] of body.messages.entries()) {
-    const decoded = decodeMessage(wire, `messages[${i}]`);
+    const decoded = decodeMessage(wire, `messages[${i}]`, untranslated);
     if (!Array.isArray(decoded)) return decoded;
     messages.push({ role: wire.role, content: decoded });
   }
@@ -59,11 +60,10 @@ export function decodeRequest(body: unknown): Request | GatewayError {
   const tools = decodeTools(body, extra);
   if (!Array.isArray(tools)) return tools;
   const request: Request = {
-    model: body.model, system: decodeSystem(body.system), messages, tools,
+    model: body.model, system: decodeSystem(body.system, untranslated), messages, tools,
     maxTokens: body.max_tokens, stream: body.stream ?? false, extra,
   };
-  const untranslated = untranslatedKinds(body);
-  if (untranslated.length > 0) request.untranslated = untranslated;
+  if (untranslated.size > 0) request.untranslated = [...untranslated].sort();
   if (body.temperature !== undefined) request.temperature = body.temperature;
   if (body.top_p !== undefined) request.topP = body.top_p;
   if (body.stop_sequences !== undefined) request.stop = body.stop_sequences;
@@ -109,27 +109,18 @@ function extraOf(body: RequestBody): Record<string, unknown> {
   return extra;
 }
 
-function decodeSystem(system: RequestBody["system"]): TextPart[] {
+function decodeSystem(system: RequestBody["system"], untranslated: Set<string>): TextPart[] {
   if (system === undefined) return [];
   if (typeof system === "string") return system === "" ? [] : [text(system)];
-  return system.map((block) => marked(text(block.text), block));
+  return system.map((block) => {
+    noteCitations(block, untranslated);
+    return marked(text(block.text), block);
+  });
 }
 
-/** The block types the IR carries; any other is listed in `untranslated`. */
-const CARRIED = new Set(["text", "image", "tool_use", "tool_result", "thinking", "redacted_thinking"]);
-
-/** What of the request the IR leaves out, by kind (block types, and citations on blocks), sorted. */
-function untranslatedKinds(body: RequestBody): string[] {
-  const kinds = new Set<string>();
-  const look = (block: unknown) => {
-    if (typeof block !== "object" || block === null) return;
-    const { type, citations } = block as { type?: unknown; citations?: unknown };
-    if (typeof type === "string" && !CARRIED.has(type)) kinds.add(type);
-    if (citations != null) kinds.add("citations");
-  };
-  if (Array.isArray(body.system)) body.system.forEach(look);
-  for (const message of body.messages) if (Array.isArray(message.content)) message.content.forEach(look);
-  return [...kinds].sort();
+/** Citations on a block are not carried by the IR: noted in `untranslated`. */
+function noteCitations(block: unknown, untranslated: Set<string>): void {
+  if ((block as { citations?: unknown }).citations != null) untranslated.add("citations");
 }
 
 /** `part` with the block's `cache_control`, when it has one. */
@@ -139,13 +130,17 @@ function marked<P extends { cacheControl?: Record<string, unknown> }>(part: P, b
   return part;
 }
 
-/** A message's content: a string is one text block. */
-function decodeMessage(wire: MessageBody, at: string): Part[] | GatewayError {
+/** A message's content: a string is one text block. What the IR leaves out is noted in `untranslated`, by kind. */
+function decodeMessage(wire: MessageBody, at: string, untranslated: Set<string>): Part[] | GatewayError {
   if (typeof wire.content === "string") return [text(wire.content)];
   const parts: Part[] = [];
   for (const [j, block] of wire.content.entries()) {
+    noteCitations(block, untranslated);
     const part = decodeBlock(block, `${at}.content[${j}]`);
-    if (part === undefined) continue;
+    if (part === undefined) {
+      untranslated.add(block.type);
+      continue;
+    }
     if ("kind" in part) return part;
     parts.push(part.type === "reasoning" ? part : marked(part, block));
   }
