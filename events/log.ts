@@ -105,6 +105,10 @@ export class EventLog {
   private urgent = false;
   private lazyTimer: Timer | undefined;
   private readonly listeners = new Set<Listener>();
+  /** Committed records the listeners have not been told of yet, in seq order. */
+  private undelivered: EventRecord[] = [];
+  private delivering = false;
+  private deliveryDue = false;
   private closed = false;
   private readonly readOnly: boolean;
   private checkpointer: Checkpointer | undefined;
@@ -225,8 +229,9 @@ export class EventLog {
    * once when the caller says it is `alone` (no other request in flight to share the commit).
    */
   commit<D extends EventDefinition>(definition: D, data: EventData<D>, options: { alone?: boolean } = {}): Promise<void> {
-    const committed = this.enqueue(definition, data, true);
-    // With nothing else in flight there is nothing to batch with: commit now, not a turn later.
+    // With nothing else in flight there is nothing to batch with: commit now, not a turn later
+    // (and leave no flush scheduled behind, which would commit the next append on its own).
+    const committed = this.enqueue(definition, data, !options.alone);
     if (options.alone) this.flush();
     return committed;
   }
@@ -288,7 +293,38 @@ export class EventLog {
     batch.resolve();
     if (this.listeners.size === 0) return;
     let seq = first;
-    for (const item of batch.items) this.notify({ seq: seq++, id: item.id, type: item.definition.type, at: item.at, data: item.data });
+    for (const item of batch.items) this.undelivered.push({ seq: seq++, id: item.id, type: item.definition.type, at: item.at, data: item.data });
+    this.deliverSoon();
+  }
+
+  /**
+   * Listeners hear of a commit at the next turn of the event loop, not inside it: the callers
+   * waiting for the commit go on first (an answer goes out before the projections fold it).
+   * Whoever reads what listeners build calls deliver() first, so a read never misses a commit.
+   */
+  private deliverSoon(): void {
+    if (this.deliveryDue) return;
+    this.deliveryDue = true;
+    setImmediate(() => {
+      this.deliveryDue = false;
+      this.deliver();
+    });
+  }
+
+  /**
+   * Tell the listeners of every committed record they have not heard of, in seq order, now.
+   * Called again from inside a listener, it returns at once (the outer call goes on in order).
+   */
+  deliver(): void {
+    if (this.delivering || this.undelivered.length === 0) return;
+    this.delivering = true;
+    try {
+      // A listener may commit (an ejection note): what that adds is delivered in this same loop.
+      for (let i = 0; i < this.undelivered.length; i++) this.notify(this.undelivered[i]!);
+    } finally {
+      this.undelivered = [];
+      this.delivering = false;
+    }
   }
 
   private notify(record: EventRecord): void {
@@ -318,8 +354,9 @@ export class EventLog {
       for (const record of page) {
         this.seq = record.seq;
         this.lastAt = Math.max(this.lastAt, record.at);
-        this.notify(record);
+        if (this.listeners.size > 0) this.undelivered.push(record);
       }
+      this.deliverSoon();
     }
   }
 
@@ -327,11 +364,16 @@ export class EventLog {
   poll(): void {
     if (this.closed || this.batch) return;
     const max = this.maxSeq();
-    if (max > this.seq) this.deliverForeign(max);
+    if (max > this.seq) {
+      this.deliverForeign(max);
+      this.deliver();
+    }
   }
 
-  /** Called with every record after it commits, in seq order. */
+  /** Called with every record after it commits, in seq order (soon after: see deliver). */
   subscribe(listener: Listener): () => void {
+    // What was committed before is the new listener's past, not news: the others hear it first.
+    this.deliver();
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -484,6 +526,7 @@ export class EventLog {
   close(): void {
     if (this.closed) return;
     this.flush();
+    this.deliver();
     this.closed = true;
     clearInterval(this.pollTimer);
     this.checkpointer?.stop();

@@ -396,6 +396,7 @@ export function createMetrics(gw: Gateway): GatewayMetrics {
     observe,
     contentType: registry.contentType,
     async text() {
+      gw.log.deliver(); // every committed event counted
       const own = await registry.metrics();
       const shared = await processMetrics();
       const text = shared ? `${own}\n${shared.endsWith("\n") ? shared : `${shared}\n`}` : own;

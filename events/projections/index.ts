@@ -160,6 +160,7 @@ export class LiveProjections {
   /** Write a snapshot of the states now (at the last seq folded); reported, never thrown. */
   writeSnapshot(reason: "periodic" | "stop" | "boot" = "periodic"): SnapshotReport | undefined {
     if (this.log.isClosed || this.log.isReadonly) return undefined;
+    this.log.deliver();
     const seq = this.seq;
     this.snapshotSeq = seq; // a failure is retried after another `every` events, not at each one
     let report: SnapshotReport;
@@ -176,16 +177,20 @@ export class LiveProjections {
     return report;
   }
 
+  /** A projection's state, with every committed event folded (the log delivers what it holds back). */
   get<K extends keyof ProjectionStates>(name: K): ProjectionStates[K] {
+    this.log.deliver();
     return this.states[name as string] as ProjectionStates[K];
   }
 
   snapshot(): ProjectionStates {
+    this.log.deliver();
     return { ...this.states } as unknown as ProjectionStates;
   }
 
   /** The seq of the last event folded. */
   get lastSeq(): number {
+    this.log.deliver();
     return this.seq;
   }
 
@@ -197,6 +202,7 @@ export class LiveProjections {
     this.timer = undefined;
     if ((this.options.snapshotOnStop ?? true) && !this.log.isClosed && !this.log.isReadonly) {
       this.log.flush();
+      this.log.deliver();
       if (this.seq > this.snapshotSeq) this.writeSnapshot("stop");
     }
     this.unsubscribe();

@@ -362,6 +362,7 @@ describe("sluice archive", () => {
     server.poll();
     expect(seen).toEqual([2, 3, 4]);
     await server.append(KeyCreated, key(5));
+    server.deliver();
     expect(seen).toEqual([2, 3, 4, 5]);
   });
 

@@ -56,9 +56,33 @@ describe("event log", () => {
     const seen: number[] = [];
     log.subscribe((e) => seen.push(e.seq));
     await log.append(RequestReceived, received("c"));
+    // Listeners hear of a commit at the next turn (the committer goes on first), or at deliver().
+    expect(seen).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
     expect(seen).toEqual([3]);
+    await log.append(RequestReceived, received("d"));
+    log.deliver();
+    expect(seen).toEqual([3, 4]);
     expect(log.forRequest("c").map((e) => e.seq)).toEqual([3]);
-    expect([...log.all(1)].map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect([...log.all(1)].map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+  });
+
+  test("a listener that subscribes after a commit is not told of it; one that commits is told of its own event in order", async () => {
+    const log = openLog(join(tempDir(), "events.db"));
+    const early: number[] = [];
+    log.subscribe((e) => {
+      early.push(e.seq);
+      // A listener that notes something (as the health watch does) commits inside the delivery.
+      if (e.seq === 1) void log.commit(RequestReceived, received("note"), { alone: true });
+    });
+    await log.commit(RequestReceived, received("a"), { alone: true });
+    const late: number[] = [];
+    log.subscribe((e) => late.push(e.seq)); // events 1 and 2 (the note) are its past
+    expect(early).toEqual([1, 2]);
+    await log.commit(RequestReceived, received("b"), { alone: true });
+    log.deliver();
+    expect(early).toEqual([1, 2, 3]);
+    expect(late).toEqual([3]);
   });
 
   test("events are stored as JSON objects, and every stored event validates", async () => {
@@ -110,6 +134,7 @@ describe("two writers on one log (a command run beside the server)", () => {
     await command.commit(RequestReceived, received("c2"));
     // The server's next commit delivers the command's events first.
     await server.commit(RequestReceived, received("s2"));
+    server.deliver();
     expect(seen).toEqual([1, 2, 3, 4]);
     expect(server.read(0, 10).map((e) => (e.data as { request: string }).request)).toEqual(["s1", "c1", "c2", "s2"]);
     // With nothing to commit, a poll picks foreign events up.
