@@ -329,13 +329,23 @@ export async function openStream(body: ReadableStream<Uint8Array>, codec: Codec,
       return fail(isGatewayError(error) ? error : gatewayError("upstream_invalid", "upstream sent an unreadable stream"));
     }
     if (!complete) continue;
-    const events = fields.feed(complete);
-    if (events.length === 0) continue; // comments only (keep-alive pings)
-    const decoded = events.flatMap((event) => decoder.push(event));
-    const first = decoded.find((event) => event.type !== "start");
-    if (first?.type === "error") return fail(first.error);
-    if (!first && events.some((event) => codec.streamEnds?.(event))) return fail(gatewayError("upstream_error", "upstream stream ended before its first event"));
-    return { ok: true, body: { reader, head } };
+    // Event by event, and only up to the first that says something: a read often holds the
+    // whole answer, whose content events passthroughSource forwards without parsing them.
+    let seen = false;
+    for (const raw of splitEvents(complete).events) {
+      const simple = singleDataLine(raw);
+      const events: SseEvent[] = simple !== undefined ? [{ data: simple }] : fields.feed(raw);
+      if (events.length === 0) continue; // comments only (keep-alive pings)
+      seen = true;
+      for (const event of events) {
+        const first = decoder.push(event).find((decoded) => decoded.type !== "start");
+        if (first?.type === "error") return fail(first.error);
+        if (first) return { ok: true, body: { reader, head } };
+        if (codec.streamEnds?.(event)) return fail(gatewayError("upstream_error", "upstream stream ended before its first event"));
+      }
+    }
+    // Events, but only starts (message_start, a role-only chunk): an answer has begun.
+    if (seen) return { ok: true, body: { reader, head } };
   }
 }
 
