@@ -60,11 +60,12 @@ export interface Codec {
   passthroughRequest(raw: string, model: string, options: { stream: boolean; clientAskedUsage: boolean; wantUsage: boolean }): PassthroughBody;
   streamDecoder(): StreamDecoder;
   /**
-   * Whether an SSE event's data may carry a finish, usage or an error. The same-dialect path
-   * forwards every event's bytes but decodes only these (the tally it needs), which keeps a
-   * long stream cheap. Leave it out to decode every event.
+   * Matches where an SSE event's data may carry a finish, usage or an error (not global: test
+   * an event with it, or search a run of events for the first such place). The same-dialect
+   * path forwards every event's bytes but decodes only these (the tally it needs), which keeps
+   * a long stream cheap. Leave it out to decode every event.
    */
-  streamSignificant?(data: string): boolean;
+  streamSignificant?: RegExp;
   /**
    * Whether an SSE event is the dialect's explicit end of a stream (`data: [DONE]`, Anthropic's
    * message_stop, the Responses API's response.completed/incomplete/failed). A client takes the

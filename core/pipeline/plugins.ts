@@ -122,15 +122,20 @@ async function compress(gw: Gateway, request: Request, ctx: HookContext, compres
   if (from >= request.messages.length) return { request, saved: 0 };
   const prefix = request.messages.slice(0, from);
   let tail = request.messages.slice(from);
+  // What each compressor sees: the request with only its fresh tail (made again only when a compressor changed it).
+  let seen: Request = { ...request, messages: tail };
   let changed = false;
   let saved = 0;
   for (const compressor of compressors) {
     try {
-      const next = await compressor.compress({ ...request, messages: tail }, ctx);
+      const result = compressor.compress(seen, ctx);
+      // Most compressors answer at once: awaiting only a promise saves a turn per compressor.
+      const next = typeof (result as PromiseLike<unknown> | undefined)?.then === "function" ? await result : (result as Request | undefined | void);
       if (!next || next.messages === tail) continue;
       const before = tailTokens(tail);
       const after = tailTokens(next.messages);
       tail = next.messages;
+      seen = { ...request, messages: tail };
       changed = true;
       saved += before - after;
       void gw.log.append(CompressionApplied, { request: ctx.request, compressor: compressor.name, tokens_before: before, tokens_after: after });

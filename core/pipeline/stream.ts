@@ -144,6 +144,22 @@ function singleDataLine(raw: string): string | undefined {
 }
 
 /**
+ * Where the first event of `events` (whole events, as SseFramer cuts them) starts that may say
+ * something (the stream's end, a finish, usage or an error), or -1 when none may. Everything
+ * before it is content to forward unread. Events framed with CR are not cut here: 0.
+ */
+export function firstSaying(events: string, significant: RegExp): number {
+  const found = events.search(significant);
+  const done = events.indexOf("[DONE]");
+  const at = found < 0 ? done : done < 0 ? found : Math.min(found, done);
+  if (at < 0) return -1;
+  if (events.includes("\r")) return 0;
+  // LF framing: a blank line ("\n\n") only ever ends an event.
+  const boundary = events.lastIndexOf("\n\n", at);
+  return boundary < 0 ? 0 : boundary + 2;
+}
+
+/**
  * Same dialect both ways: forward the upstream's bytes as they came, one unit per read, reading
  * only the events that can carry a finish, usage or an error.
  */
@@ -162,16 +178,20 @@ export function passthroughSource(
   const framer = new SseFramer();
   const fields = new SseFieldParser();
   const text = new TextDecoder();
+  const significant = codec.streamSignificant;
   const pending: Unit[] = [];
   let ended = false;
 
-  /** `readAll`: decode every event, not only the significant ones (the unfinished tail at the end). */
-  const toUnits = (rawEvents: string[], readAll = false) => {
-    let out = "";
+  /**
+   * `readAll`: decode every event, not only the significant ones (the unfinished tail at the end).
+   * `before`: content that goes out ahead of these events, unread.
+   */
+  const toUnits = (rawEvents: string[], readAll = false, before = "") => {
+    let out = before;
     let events: StreamEvent[] = [];
     for (const raw of rawEvents) {
       const done = raw.includes("[DONE]");
-      if (!done && !decodeAll && !readAll && codec.streamSignificant && !codec.streamSignificant(raw)) {
+      if (!done && !decodeAll && !readAll && significant && !significant.test(raw)) {
         out += raw; // content only: forwarded, not read
         continue;
       }
@@ -214,9 +234,9 @@ export function passthroughSource(
         } finally {
           signal.disarm();
         }
-        const bytes = Array.isArray(chunk.value)
-          ? chunk.value.map((part) => text.decode(part, { stream: true })).join("")
-          : chunk.value ? text.decode(chunk.value, { stream: true }) : "";
+        // Many chunks at once are joined first: one decode, not one per chunk.
+        const value = Array.isArray(chunk.value) ? (chunk.value.length === 1 ? chunk.value[0] : Buffer.concat(chunk.value)) : chunk.value;
+        const bytes = value && value.byteLength > 0 ? text.decode(value, { stream: true }) : "";
         if (chunk.done && !bytes) {
           ended = true;
           // What is left after the last blank line still counts as an event.
@@ -229,13 +249,14 @@ export function passthroughSource(
           if (pending.length === 0) return undefined;
           break;
         }
-        // Most reads carry only content: forward them whole. Split into events only a read
-        // that may hold the end of the stream, a finish, usage or an error.
+        // Most reads carry only content: forward them whole. Split into events only from the
+        // first event that may hold the end of the stream, a finish, usage or an error.
         const complete = framer.take(bytes);
         if (!complete) continue;
-        if (decodeAll || complete.includes("[DONE]") || !codec.streamSignificant || codec.streamSignificant(complete)) {
-          toUnits(splitEvents(complete).events);
-        } else pending.push({ text: complete, events: [] });
+        const from = decodeAll || !significant ? 0 : firstSaying(complete, significant);
+        if (from < 0) pending.push({ text: complete, events: [] });
+        else if (from === 0) toUnits(splitEvents(complete).events);
+        else toUnits(splitEvents(complete.slice(from)).events, false, complete.slice(0, from));
       }
       return pending.shift();
     },

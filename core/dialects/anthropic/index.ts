@@ -19,7 +19,7 @@ export const anthropic: Codec = {
   passthroughRequest,
   streamDecoder,
   // Usage (message_start, message_delta), the stop reason (message_delta), the end, or an error.
-  streamSignificant: (data) => SIGNIFICANT.test(data),
+  streamSignificant: SIGNIFICANT,
   streamEnds: (event) => event.event === "message_stop" || (event.event === undefined && /"type"\s*:\s*"message_stop"/.test(event.data)),
   streamEncoder,
   encodeError,

@@ -23,7 +23,7 @@ export const gemini: Codec = {
   encodeResponse,
   passthroughRequest,
   streamDecoder,
-  streamSignificant: (data) => SIGNIFICANT.test(data),
+  streamSignificant: SIGNIFICANT,
   streamEncoder,
   encodeError,
   encodeStreamError,

@@ -17,7 +17,7 @@ export const openaiChat: Codec = {
   passthroughRequest,
   streamDecoder,
   // A finish reason that is not null, a usage object, or an error (in one event or many).
-  streamSignificant: (data) => SIGNIFICANT.test(data),
+  streamSignificant: SIGNIFICANT,
   streamEnds: (event) => event.data.trim() === "[DONE]",
   streamEncoder,
   encodeError,

@@ -19,7 +19,7 @@ export const openaiResponses: Codec = {
   encodeResponse,
   passthroughRequest,
   streamDecoder,
-  streamSignificant: (data) => SIGNIFICANT.test(data),
+  streamSignificant: SIGNIFICANT,
   streamEnds: (event) => /^response\.(?:completed|incomplete|failed)$/.test(event.event ?? "")
     || (event.event === undefined && /"type"\s*:\s*"response\.(?:completed|incomplete|failed)"/.test(event.data)),
   streamEncoder,

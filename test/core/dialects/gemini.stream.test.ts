@@ -149,10 +149,10 @@ describe("gemini stream round trips", () => {
 
   it("streamSignificant picks the events the same-dialect path must read", () => {
     const events = parseSse(fixture("text.chunks.txt")).map((e) => e.data);
-    expect(events.map((data) => gemini.streamSignificant!(data))).toStrictEqual([false, false, true]);
-    expect(parseSse(fixture("function-call.chunks.txt")).every((e) => gemini.streamSignificant!(e.data))).toBe(true);
-    expect(gemini.streamSignificant!(parseSse(fixture("error.chunks.txt"))[1]!.data)).toBe(true);
+    expect(events.map((data) => gemini.streamSignificant!.test(data))).toStrictEqual([false, false, true]);
+    expect(parseSse(fixture("function-call.chunks.txt")).every((e) => gemini.streamSignificant!.test(e.data))).toBe(true);
+    expect(gemini.streamSignificant!.test(parseSse(fixture("error.chunks.txt"))[1]!.data)).toBe(true);
     // a name inside text is escaped, so it does not count
-    expect(gemini.streamSignificant!(String.raw`{"candidates":[{"content":{"parts":[{"text":"say \"finishReason\": no"}]}}]}`)).toBe(false);
+    expect(gemini.streamSignificant!.test(String.raw`{"candidates":[{"content":{"parts":[{"text":"say \"finishReason\": no"}]}}]}`)).toBe(false);
   });
 });

@@ -49,15 +49,15 @@ describe("openai-responses streamDecoder: golden transcripts", () => {
 
   it("the same-dialect path decodes only significant events and still gets start, finish and usage", () => {
     const raw = fixture("function-call.chunks.txt").split(/(?<=\n\n)/);
-    const significant = raw.filter((event) => openaiResponses.streamSignificant!(event));
+    const significant = raw.filter((event) => openaiResponses.streamSignificant!.test(event));
     expect(significant.map((event) => /^event: (\S+)/.exec(event)![1])).toStrictEqual(["response.created", "response.completed"]);
     expect(decodeAll(significant.join(""))).toMatchObject([
       { type: "start" }, { type: "finish", finishReason: "tool-calls" }, { type: "usage", usage: { inputTokens: 1843 } },
     ]);
     for (const type of ["response.incomplete", "response.failed", "error"]) {
-      expect(openaiResponses.streamSignificant!(`event: ${type}\ndata: {"type":"${type}","sequence_number":3}\n\n`)).toBe(true);
+      expect(openaiResponses.streamSignificant!.test(`event: ${type}\ndata: {"type":"${type}","sequence_number":3}\n\n`)).toBe(true);
     }
-    expect(openaiResponses.streamSignificant!(`data: {"type":"response.output_text.delta","delta":"{\\"type\\":\\"error\\"}"}\n\n`)).toBe(false);
+    expect(openaiResponses.streamSignificant!.test(`data: {"type":"response.output_text.delta","delta":"{\\"type\\":\\"error\\"}"}\n\n`)).toBe(false);
   });
 });
 
