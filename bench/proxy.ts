@@ -275,6 +275,24 @@ interface Measured extends LoadResult {
   cpu_us_per_request: Record<string, number>;
   /** Cores busy on average, per process. */
   cpu_cores: Record<string, number>;
+  /** Sluice only: what its event log cost per answered request, from its /metrics. */
+  event_log?: { write_us_per_request: number; listener_us_per_request: number; events_per_commit: number };
+}
+
+/** The event log's own counters, from a gateway's /metrics. */
+async function logStats(url: string): Promise<{ commits: number; events: number; write: number; listeners: number } | undefined> {
+  try {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    const read = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
+    return {
+      commits: read("sluice_event_log_commits_total"),
+      events: read("sluice_event_log_committed_events_total"),
+      write: read("sluice_event_log_write_seconds_total"),
+      listeners: read("sluice_event_log_listener_seconds_total"),
+    };
+  } catch {
+    return undefined;
+  }
 }
 
 /** User + system CPU time of a process so far, ms (from /proc; 10 ms resolution). */
@@ -296,6 +314,7 @@ function cpuMs(pid: number): number {
 async function scenario(url: string, stream: boolean, concurrency: number, pids: Record<string, number>, dbPath?: string): Promise<Measured> {
   const warm = await runLoad(url, stream, concurrency, WARMUP, false);
   const before = dbPath ? dbCounts(dbPath) : undefined;
+  const statsBefore = dbPath ? await logStats(url) : undefined;
   const cpuBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuMs(pid)]));
   const load = await runLoad(url, stream, concurrency, SECONDS);
   const cpu_us_per_request: Record<string, number> = {};
@@ -311,6 +330,14 @@ async function scenario(url: string, stream: boolean, concurrency: number, pids:
     result.events = after.seq - before.seq;
     result.events_per_s = result.events / result.seconds;
     result.events_per_request = result.ok ? result.events / result.ok : NaN;
+  }
+  const statsAfter = statsBefore ? await logStats(url) : undefined;
+  if (statsBefore && statsAfter && load.ok) {
+    result.event_log = {
+      write_us_per_request: ((statsAfter.write - statsBefore.write) * 1e6) / load.ok,
+      listener_us_per_request: ((statsAfter.listeners - statsBefore.listeners) * 1e6) / load.ok,
+      events_per_commit: (statsAfter.events - statsBefore.events) / Math.max(1, statsAfter.commits - statsBefore.commits),
+    };
   }
   return result;
 }
@@ -501,6 +528,14 @@ async function main(): Promise<void> {
 
   console.log("\nSluice event log (its events.db, durability normal)");
   console.log(`  requests answered ${fmt(sentToSluice)}, request.received ${fmt(finalCounts.received)}, request.completed ${fmt(finalCounts.completed)}, events ${fmt(finalCounts.seq)}  ${mark(finalCounts.completed === sentToSluice && finalCounts.received === sentToSluice)} every answered request logged`);
+  // Its share of the gateway's work (its /metrics: time in SQLite transactions, time in listeners).
+  for (const [label, r] of [["latency c=1", lat.sluice], ["non-streaming c=32", ns.sluice], ["streaming c=8", st.sluice]] as const) {
+    const log = r?.event_log;
+    const cpu = r?.cpu_us_per_request.proxy;
+    if (!log || cpu === undefined) continue;
+    const share = (us: number) => `${fmt(us, 1)} µs (${fmt((100 * us) / cpu, 0)}%)`;
+    console.log(`  ${label.padEnd(19)} per request: commits ${share(log.write_us_per_request)}, listeners (projections, metrics) ${share(log.listener_us_per_request)} of ${fmt(cpu, 0)} µs gateway CPU; ${fmt(log.events_per_commit, 1)} events/commit`);
+  }
 
   console.log("\nEventLog.commit raw group-commit throughput (RequestReceived events)");
   console.log(table(["durability", "appenders", "events/s", "commits/s", "events/commit"], appends.map((a) => [

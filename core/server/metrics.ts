@@ -383,6 +383,18 @@ export function createMetrics(gw: Gateway): GatewayMetrics {
       this.set(gw.log.lastSeq);
     },
   });
+  // What the event log costs this process: the time it spent in commits and in listeners, per commit or event, is its share of the work.
+  const logStat = (name: string, help: string, value: () => number) => new Counter({
+    name, help, registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(value());
+    },
+  });
+  logStat("sluice_event_log_commits_total", "Transactions this process committed to the event log (group commits).", () => gw.log.stats.commits);
+  logStat("sluice_event_log_committed_events_total", "Events in the transactions this process committed.", () => gw.log.stats.events);
+  logStat("sluice_event_log_write_seconds_total", "Time this process spent writing event log transactions (SQLite).", () => gw.log.stats.writeMs / 1000);
+  logStat("sluice_event_log_listener_seconds_total", "Time this process spent telling listeners (projections, metrics) of committed events.", () => gw.log.stats.listenerMs / 1000);
   new Gauge({
     name: "sluice_event_log_size_bytes", help: "Size of the event log's files: the database and its write-ahead log.", labelNames: ["file"], registers: [registry],
     collect() {

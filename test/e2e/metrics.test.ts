@@ -235,6 +235,13 @@ describe("GET /metrics", () => {
     expect(total).toBeGreaterThanOrEqual(after.length);
     expect(value(m, "sluice_event_log_commit_delay_seconds_count")).toBe(total);
     expect(value(m, "sluice_event_log_last_seq")).toBe(a.gw.log.lastSeq);
+    // What the log cost this process: every event it committed, in fewer commits (group commit), and time spent.
+    expect(value(m, "sluice_event_log_committed_events_total")).toBe(a.gw.log.stats.events);
+    expect(a.gw.log.stats.events).toBeGreaterThanOrEqual(after.length);
+    expect(value(m, "sluice_event_log_commits_total")).toBeGreaterThan(0);
+    expect(value(m, "sluice_event_log_commits_total")).toBeLessThanOrEqual(value(m, "sluice_event_log_committed_events_total"));
+    expect(value(m, "sluice_event_log_write_seconds_total")).toBeGreaterThan(0);
+    expect(value(m, "sluice_event_log_listener_seconds_total")).toBeGreaterThan(0);
     expect(value(m, "sluice_event_log_size_bytes", { file: "db" })).toBeGreaterThan(0);
     expect(m.has(series("sluice_event_log_size_bytes", { file: "wal" }))).toBe(true);
     expect(m.has("process_resident_memory_bytes")).toBe(true);
