@@ -86,6 +86,19 @@ export function splitEvents(s: string): { events: string[]; end: number } {
   return { events, end: start };
 }
 
+/** The complete events in `s`, one at a time, as splitEvents cuts them (without cutting them all first). */
+export function* eachEvent(s: string): Generator<string> {
+  if (s.includes("\r")) {
+    yield* splitEvents(s).events;
+    return;
+  }
+  let start = 0;
+  for (let end = s.indexOf("\n\n"); end >= 0; end = s.indexOf("\n\n", start)) {
+    yield s.slice(start, end + 2);
+    start = end + 2;
+  }
+}
+
 /** Parses the fields of raw SSE text, event by event; one instance per stream. */
 export class SseFieldParser {
   private readonly parsed: SseEvent[] = [];

@@ -1,5 +1,5 @@
 import type { Codec, SseEvent, StreamDecoder } from "../dialects/codec.ts";
-import { eventTooLarge, MAX_EVENT_CHARS, SseFieldParser, SseFramer, splitEvents } from "../dialects/sse.ts";
+import { eachEvent, eventTooLarge, MAX_EVENT_CHARS, SseFieldParser, SseFramer, splitEvents } from "../dialects/sse.ts";
 import { gatewayError, isGatewayError, type GatewayError } from "../errors.ts";
 import type { StreamEvent } from "../ir.ts";
 import { ResponseCollector } from "./ir-stream.ts";
@@ -172,12 +172,13 @@ export function passthroughSource(
   decodeAll = false,
 ): StreamSource {
   const { reader } = body;
-  const head = body.head;
+  /** What openStream read and decoded, sent first. */
+  let head: string | undefined = body.text;
   const readMany = (reader as { readMany?: () => Promise<{ done: boolean; value: Uint8Array[] }> }).readMany?.bind(reader);
   const decoder = codec.streamDecoder();
   const framer = new SseFramer();
   const fields = new SseFieldParser();
-  const text = new TextDecoder();
+  const text = body.decoder;
   const significant = codec.streamSignificant;
   const pending: Unit[] = [];
   let ended = false;
@@ -223,21 +224,28 @@ export function passthroughSource(
     async next() {
       while (pending.length === 0) {
         if (ended) return undefined;
-        signal.arm("idle");
-        let chunk: { done: boolean; value?: Uint8Array | Uint8Array[] };
-        try {
-          // What openStream read first; then Bun's readMany, which takes every chunk already
-          // queued in one call: far fewer turns per stream.
-          chunk = head.length > 0 ? { done: false, value: head.splice(0) } : readMany ? await readMany() : await reader.read();
-        } catch {
-          throw signal.aborted ? signal.error() : gatewayError("upstream_error", "upstream stream broke off");
-        } finally {
-          signal.disarm();
+        let bytes: string;
+        let done = false;
+        if (head !== undefined) {
+          bytes = head;
+          head = undefined;
+        } else {
+          signal.arm("idle");
+          let chunk: { done: boolean; value?: Uint8Array | Uint8Array[] };
+          try {
+            // Bun's readMany takes every chunk already queued in one call: far fewer turns per stream.
+            chunk = readMany ? await readMany() : await reader.read();
+          } catch {
+            throw signal.aborted ? signal.error() : gatewayError("upstream_error", "upstream stream broke off");
+          } finally {
+            signal.disarm();
+          }
+          // Many chunks at once are joined first: one decode, not one per chunk.
+          const value = Array.isArray(chunk.value) ? (chunk.value.length === 1 ? chunk.value[0] : Buffer.concat(chunk.value)) : chunk.value;
+          bytes = value && value.byteLength > 0 ? text.decode(value, { stream: true }) : "";
+          done = chunk.done;
         }
-        // Many chunks at once are joined first: one decode, not one per chunk.
-        const value = Array.isArray(chunk.value) ? (chunk.value.length === 1 ? chunk.value[0] : Buffer.concat(chunk.value)) : chunk.value;
-        const bytes = value && value.byteLength > 0 ? text.decode(value, { stream: true }) : "";
-        if (chunk.done && !bytes) {
+        if (done && !bytes) {
           ended = true;
           // What is left after the last blank line still counts as an event.
           const rest = framer.take(text.decode()) + framer.rest();
@@ -314,7 +322,10 @@ export function irSource(events: AsyncIterable<StreamEvent>, client: Codec, opti
 /** An upstream SSE body being read: its reader, and the chunks already read from it (sent first). */
 export interface OpenedBody {
   reader: { read(): Promise<{ done: boolean; value?: Uint8Array }>; cancel(reason?: unknown): Promise<void> };
-  head: Uint8Array[];
+  /** What was read so far, decoded: it goes first. */
+  text: string;
+  /** The decoder that read it, holding any UTF-8 sequence cut at the end of the last read: decode the rest with it. */
+  decoder: TextDecoder;
 }
 
 /**
@@ -325,11 +336,12 @@ export interface OpenedBody {
  */
 export async function openStream(body: ReadableStream<Uint8Array>, codec: Codec, signal: AttemptSignal): Promise<{ ok: true; body: OpenedBody } | { ok: false; error: GatewayError }> {
   const reader = body.getReader();
-  const head: Uint8Array[] = [];
+  let read = "";
   const framer = new SseFramer();
   const fields = new SseFieldParser();
   const text = new TextDecoder();
   const decoder = codec.streamDecoder();
+  const opened = () => ({ ok: true as const, body: { reader, text: read, decoder: text } });
   const fail = (error: GatewayError) => {
     reader.cancel().catch(() => {});
     return { ok: false as const, error };
@@ -342,10 +354,11 @@ export async function openStream(body: ReadableStream<Uint8Array>, codec: Codec,
       return fail(signal.aborted ? signal.error() : gatewayError("upstream_error", "upstream stream broke off before its first event"));
     }
     if (chunk.done || !chunk.value) return fail(gatewayError("upstream_error", "upstream stream ended before its first event"));
-    head.push(chunk.value);
     let complete: string;
     try {
-      complete = framer.take(text.decode(chunk.value, { stream: true }));
+      const decoded = text.decode(chunk.value, { stream: true });
+      read += decoded;
+      complete = framer.take(decoded);
     } catch (error) {
       return fail(isGatewayError(error) ? error : gatewayError("upstream_invalid", "upstream sent an unreadable stream"));
     }
@@ -353,7 +366,7 @@ export async function openStream(body: ReadableStream<Uint8Array>, codec: Codec,
     // Event by event, and only up to the first that says something: a read often holds the
     // whole answer, whose content events passthroughSource forwards without parsing them.
     let seen = false;
-    for (const raw of splitEvents(complete).events) {
+    for (const raw of eachEvent(complete)) {
       const simple = singleDataLine(raw);
       const events: SseEvent[] = simple !== undefined ? [{ data: simple }] : fields.feed(raw);
       if (events.length === 0) continue; // comments only (keep-alive pings)
@@ -361,27 +374,33 @@ export async function openStream(body: ReadableStream<Uint8Array>, codec: Codec,
       for (const event of events) {
         const first = decoder.push(event).find((decoded) => decoded.type !== "start");
         if (first?.type === "error") return fail(first.error);
-        if (first) return { ok: true, body: { reader, head } };
+        if (first) return opened();
         if (codec.streamEnds?.(event)) return fail(gatewayError("upstream_error", "upstream stream ended before its first event"));
       }
     }
     // Events, but only starts (message_start, a role-only chunk): an answer has begun.
-    if (seen) return { ok: true, body: { reader, head } };
+    if (seen) return opened();
   }
 }
 
 /** Upstream SSE of any dialect → IR events, through that dialect's decoder. */
 export async function* decodeSse(body: OpenedBody, decoder: StreamDecoder, ends?: (event: SseEvent) => boolean): AsyncGenerator<StreamEvent> {
   const fields = new SseFieldParser();
-  const text = new TextDecoder();
-  const { reader, head } = body;
+  const { reader, decoder: text } = body;
+  let head: string | undefined = body.text;
   try {
     // Characters read since an event last completed: one event may not grow past the cap.
     let open = 0;
     for (;;) {
-      const { done, value } = head.length > 0 ? { done: false, value: head.shift()! } : await reader.read();
-      if (done) break;
-      const chunk = text.decode(value, { stream: true });
+      let chunk: string;
+      if (head !== undefined) {
+        chunk = head;
+        head = undefined;
+      } else {
+        const { done, value } = await reader.read();
+        if (done) break;
+        chunk = text.decode(value, { stream: true });
+      }
       const events = fields.feed(chunk);
       open = events.length > 0 ? 0 : open + chunk.length;
       if (open > MAX_EVENT_CHARS) throw eventTooLarge();

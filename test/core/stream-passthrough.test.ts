@@ -3,7 +3,7 @@ import { anthropic } from "../../core/dialects/anthropic/index.ts";
 import { openaiChat } from "../../core/dialects/openai-chat/index.ts";
 import type { Codec } from "../../core/dialects/codec.ts";
 import { ResponseCollector } from "../../core/pipeline/ir-stream.ts";
-import { firstSaying, openStream, passthroughSource } from "../../core/pipeline/stream.ts";
+import { decodeSse, firstSaying, openStream, passthroughSource } from "../../core/pipeline/stream.ts";
 import { AttemptSignal } from "../../core/pipeline/upstream.ts";
 
 // The same-dialect stream path forwards content unread and reads only from the first event that
@@ -16,7 +16,8 @@ const usage = `data: {"id":"c","object":"chat.completion.chunk","choices":[],"us
 const role = `data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n`;
 const done = "data: [DONE]\n\n";
 
-const stream = [role, ...Array.from({ length: 40 }, (_, i) => chunk(`tok${i} `)), finish, usage, done].join("");
+// Non-ASCII content too: a read cut inside a UTF-8 sequence must not garble it.
+const stream = [role, ...Array.from({ length: 40 }, (_, i) => chunk(i % 7 === 3 ? `hé🌊${i} ` : `tok${i} `)), finish, usage, done].join("");
 
 function body(text: string, cut: number): ReadableStream<Uint8Array> {
   const bytes = new TextEncoder().encode(text);
@@ -77,6 +78,24 @@ describe("same-dialect stream passthrough", () => {
       expect(tally.usage).toMatchObject({ inputTokens: 7, outputTokens: 40 });
     });
   }
+
+  test("read into IR events (another dialect's client) byte by byte: the same text, finish and usage", async () => {
+    const signal = new AttemptSignal(new AbortController().signal, Date.now() + 10_000, { connect_ms: 5000, first_byte_ms: 5000, idle_ms: 5000, total_ms: 10_000 });
+    for (const cut of [1, 5, stream.length]) {
+      const opened = await openStream(body(stream, cut), openaiChat, signal);
+      if (!opened.ok) throw new Error(opened.error.message);
+      const tally = new ResponseCollector();
+      let text = "";
+      for await (const event of decodeSse(opened.body, openaiChat.streamDecoder(), openaiChat.streamEnds)) {
+        tally.add(event);
+        if (event.type === "text-delta") text += event.text;
+      }
+      expect(text).toBe(Array.from({ length: 40 }, (_, i) => (i % 7 === 3 ? `hé🌊${i} ` : `tok${i} `)).join(""));
+      expect(tally.finishReason).toBe("stop");
+      expect(tally.usage).toMatchObject({ inputTokens: 7, outputTokens: 40 });
+    }
+    signal.dispose();
+  });
 
   test("an Anthropic stream in one read: content forwarded, message_delta read, message_stop last", async () => {
     const ev = (type: string, data: string) => `event: ${type}\ndata: ${data}\n\n`;
