@@ -1,8 +1,10 @@
 // Sluice proxy benchmark: `bun run bench` (= `bun bench/proxy.ts`).
 //
-// Prints throughput and added latency for three ways to reach the same fake upstream, measured in
-// the same run: (a) direct, (b) a ~30-line Bun fetch proxy (bench/minimal-proxy.ts), (c) Sluice
-// with its event log on (every request's events committed to events.db). Also the gateway's
+// Prints throughput and added latency for four ways to reach the same fake upstream, measured in
+// the same run: (a) direct, (b) a ~30-line Bun fetch proxy (bench/minimal-proxy.ts), (c) that
+// proxy with Sluice's event log and live projections and nothing else (bench/logged-proxy.ts: what
+// the log costs), (d) Sluice with its event log on (every request's events committed to
+// events.db). Also the gateway's
 // event-append rate read back from its events.db, and raw EventLog group-commit throughput.
 //
 // A benchmark, not a test: it prints figures (targets marked ✓/✗) and always exits 0.
@@ -282,7 +284,9 @@ interface Measured extends LoadResult {
 /** The event log's own counters, from a gateway's /metrics. */
 async function logStats(url: string): Promise<{ commits: number; events: number; write: number; listeners: number } | undefined> {
   try {
-    const text = await (await fetch(`${url}/metrics`)).text();
+    const response = await fetch(`${url}/metrics`);
+    if (!response.ok) return undefined;
+    const text = await response.text();
     const read = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
     return {
       commits: read("sluice_event_log_commits_total"),
@@ -428,21 +432,27 @@ async function main(): Promise<void> {
   const direct = `http://127.0.0.1:${upstream.port}`;
   const minimal = await spawnWithPort(["bench/minimal-proxy.ts", "0", direct], "minimal proxy");
   const minimalUrl = `http://127.0.0.1:${minimal.port}`;
+  // The minimal proxy with Sluice's event log and projections and nothing else: what the log costs.
+  const loggedDir = join(tmp, "logged");
+  mkdirSync(loggedDir, { recursive: true });
+  const logged = await spawnWithPort(["bench/logged-proxy.ts", "0", direct, loggedDir], "minimal proxy + event log");
+  const loggedUrl = `http://127.0.0.1:${logged.port}`;
   const profileDir = process.env.BENCH_PROFILE ? resolve(process.env.BENCH_PROFILE) : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   let sluice = await startSluice(upstream.port, "silent", "silent", profileDir ? { profileDir } : {});
   await waitHealthy(direct, "upstream");
   await waitHealthy(minimalUrl, "minimal proxy");
+  await waitHealthy(loggedUrl, "minimal proxy + event log");
 
   // Every path must answer correctly before it is timed.
-  for (const [name, url] of [["direct", direct], ["minimal", minimalUrl], ["sluice", sluice.url]] as const) {
+  for (const [name, url] of [["direct", direct], ["minimal", minimalUrl], ["logged", loggedUrl], ["sluice", sluice.url]] as const) {
     for (const stream of [false, true]) {
       const problem = await oneRequest(url, stream);
       if (problem) throw new Error(`${name} ${stream ? "stream" : "non-stream"} smoke request failed: ${problem}`);
     }
   }
 
-  const paths = [["direct", direct], ["minimal", minimalUrl], ["sluice", sluice.url]] as const;
+  const paths = [["direct", direct], ["minimal", minimalUrl], ["logged", loggedUrl], ["sluice", sluice.url]] as const;
   const results: Record<string, Record<string, Measured>> = { latency: {}, nonstream: {}, stream: {} };
   const plan = [
     ["latency", false, 1],
@@ -453,9 +463,9 @@ async function main(): Promise<void> {
     if (!ONLY.has(key)) continue;
     for (const [name, url] of paths) {
       process.stdout.write(`  running ${key.padEnd(9)} c=${String(concurrency).padEnd(2)} ${name.padEnd(8)}… `);
-      const proxyPid = name === "sluice" ? sluice.proc.pid : name === "minimal" ? minimal.proc.pid : undefined;
+      const proxyPid = name === "sluice" ? sluice.proc.pid : name === "minimal" ? minimal.proc.pid : name === "logged" ? logged.proc.pid : undefined;
       const pids = { bench: process.pid, upstream: upstream.proc.pid, ...(proxyPid ? { proxy: proxyPid } : {}) };
-      const r = await scenario(url, stream, concurrency, pids, name === "sluice" ? sluice.dbPath : undefined);
+      const r = await scenario(url, stream, concurrency, pids, name === "sluice" ? sluice.dbPath : name === "logged" ? join(loggedDir, "events.db") : undefined);
       results[key]![name] = r;
       console.log(`${fmt(r.rps)} req/s, p50 ${ms(r.p50_ms)} ms${r.errors ? `, ${r.errors} errors (${r.firstError})` : ""}`);
     }
@@ -481,6 +491,7 @@ async function main(): Promise<void> {
     await stopProc(sluice.proc);
   }
   await stopProc(minimal.proc);
+  await stopProc(logged.proc);
   await stopProc(upstream.proc);
 
   // Raw EventLog throughput, with the servers gone.
@@ -509,6 +520,7 @@ async function main(): Promise<void> {
     console.log(table(headers, [
       loadRow("direct", byPath.direct, byPath.minimal),
       loadRow("minimal proxy", byPath.minimal, byPath.minimal),
+      loadRow("minimal + log", byPath.logged, byPath.minimal),
       loadRow("sluice", byPath.sluice, byPath.minimal),
       ...(byPath === ns && info.nonstream ? [loadRow("sluice (info log)", info.nonstream, byPath.minimal)] : []),
       ...(byPath === st && info.stream ? [loadRow("sluice (info log)", info.stream, byPath.minimal)] : []),
@@ -523,7 +535,9 @@ async function main(): Promise<void> {
   console.log(`The machine has ${navigator.hardwareConcurrency} cores shared by client, upstream and proxy.`);
 
   console.log("\nAdded latency at concurrency 1 (p50 over direct)");
+  const loggedAddedP50 = lat.logged && lat.direct ? lat.logged.p50_ms - lat.direct.p50_ms : NaN;
   console.log(`  minimal proxy  ${ms(minimalAddedP50)} ms`);
+  console.log(`  minimal + log  ${ms(loggedAddedP50)} ms   (the event log: ${ms(loggedAddedP50 - minimalAddedP50)} ms)`);
   console.log(`  sluice         ${ms(addedP50)} ms   (sluice − minimal: ${ms(addedP50 - minimalAddedP50)} ms)`);
 
   console.log("\nSluice event log (its events.db, durability normal)");
@@ -566,7 +580,7 @@ async function main(): Promise<void> {
     nonstream_c32: ns,
     stream_c8: st,
     sluice_info_logging: info,
-    added_p50_ms: { sluice: addedP50, minimal: minimalAddedP50 },
+    added_p50_ms: { sluice: addedP50, minimal: minimalAddedP50, minimal_with_log: loggedAddedP50 },
     ratios: { nonstream_c32: nsRatio, stream_c8: stRatio },
     event_log: { answered: sentToSluice, ...finalCounts },
     event_log_append: appends,
