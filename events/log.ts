@@ -101,8 +101,8 @@ export class EventLog {
   private seq: number;
   private lastAt = 0;
   private batch: Batch | undefined;
-  /** A flush is due at the next turn of the event loop (someone awaits a commit). */
-  private urgent = false;
+  /** The flush due at the next turn of the event loop (someone awaits a commit). */
+  private urgent: ReturnType<typeof setImmediate> | undefined;
   private lazyTimer: Timer | undefined;
   private readonly listeners = new Set<Listener>();
   /** Committed records the listeners have not been told of yet, in seq order. */
@@ -235,8 +235,7 @@ export class EventLog {
    * once when the caller says it is `alone` (no other request in flight to share the commit).
    */
   commit<D extends EventDefinition>(definition: D, data: EventData<D>, options: { alone?: boolean } = {}): Promise<void> {
-    // With nothing else in flight there is nothing to batch with: commit now, not a turn later
-    // (and leave no flush scheduled behind, which would commit the next append on its own).
+    // With nothing else in flight there is nothing to batch with: commit now, not a turn later.
     const committed = this.enqueue(definition, data, !options.alone);
     if (options.alone) this.flush();
     return committed;
@@ -258,10 +257,7 @@ export class EventLog {
       json: JSON.stringify(data), request: typeof request === "string" ? request : null,
     });
     if (batch.items.length >= BATCH_MAX) this.flush();
-    else if (urgent && !this.urgent) {
-      this.urgent = true;
-      setImmediate(() => this.flush());
-    }
+    else if (urgent && !this.urgent) this.urgent = setImmediate(() => this.flush());
     return batch.committed;
   }
 
@@ -281,7 +277,9 @@ export class EventLog {
 
   /** Commit everything queued, in one transaction. */
   flush(): void {
-    this.urgent = false;
+    // Whatever was due to flush this batch later is done with: a later one brings its own.
+    clearImmediate(this.urgent);
+    this.urgent = undefined;
     clearTimeout(this.lazyTimer);
     const batch = this.batch;
     if (!batch || batch.items.length === 0) return;

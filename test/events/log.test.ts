@@ -85,6 +85,27 @@ describe("event log", () => {
     expect(late).toEqual([3]);
   });
 
+  test("a commit made alone leaves nothing scheduled: the next append waits to share the next commit", async () => {
+    const log = openLog(join(tempDir(), "events.db"));
+    await log.commit(RequestReceived, received("a"), { alone: true });
+    expect(log.stats.commits).toBe(1);
+    void log.append(RequestReceived, received("b"));
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(log.stats.commits).toBe(1); // b was not committed on its own a turn later
+    await log.commit(RequestReceived, received("c"), { alone: true });
+    expect(log.stats).toMatchObject({ commits: 2, events: 3 });
+    // And an urgent commit's scheduled flush is dropped once a flush has taken its batch.
+    const urgent = log.commit(RequestReceived, received("d"));
+    log.flush();
+    await urgent;
+    void log.append(RequestReceived, received("e"));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(log.stats.commits).toBe(3);
+    log.flush();
+    expect(log.stats).toMatchObject({ commits: 4, events: 5 });
+  });
+
   test("events are stored as JSON objects, and every stored event validates", async () => {
     const path = join(tempDir(), "events.db");
     const log = openLog(path);
