@@ -92,6 +92,12 @@ export interface Request {
   untranslated?: string[];
 }
 
+/**
+ * The `untranslated` kind of a system or developer message after the conversation began (OpenAI
+ * chat and Responses): the IR's one system prompt has no place for it, so a rewrite would move it.
+ */
+export const MID_CONVERSATION_SYSTEM = "system-message-mid-conversation";
+
 export type FinishReason = "stop" | "length" | "tool-calls" | "content-filter" | "error" | "other";
 
 export interface Usage {

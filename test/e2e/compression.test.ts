@@ -100,3 +100,27 @@ test("off per route, per route and name, and per request", async () => {
   // Untouched requests still pass through byte for byte.
   expect(upstream.seen[0]!.body).toContain(JSON.stringify(noisy(2)).slice(1, 40));
 });
+
+test("a system or developer message after the conversation began is never moved: such a request goes up as the client wrote it", async () => {
+  upstream.reset();
+  const conversation = [
+    { role: "system", content: "You are terse." },
+    { role: "user", content: "first question" },
+    { role: "assistant", content: "first answer" },
+    { role: "developer", content: "From now on, answer in French." },
+    { role: "user", content: noisy(6) },
+  ];
+  const body = JSON.stringify({ model: "saver", messages: conversation });
+  const response = await fetch(`${gateway.url}/v1/chat/completions`, { method: "POST", body });
+  expect(response.status).toBe(200);
+  const id = response.headers.get("x-sluice-request-id")!;
+  // Not compressed (a rewrite would hoist the developer message to the top), so the client's own bytes.
+  expect(upstream.seen[0]!.body).toBe(body.replace('"model":"saver"', '"model":"m"'));
+  expect((upstream.seen[0]!.json.messages as Array<{ role: string }>).map((m) => m.role)).toEqual(["system", "user", "assistant", "developer", "user"]);
+  expect(gateway.gw.log.forRequest(id).some((e) => e.type === "compression.applied")).toBe(false);
+
+  // The same conversation with its instructions up front is compressed as usual.
+  upstream.reset();
+  await send("saver", [conversation[0]!, conversation[3]!, ...conversation.slice(1, 3), conversation[4]!]);
+  expect((upstream.seen[0]!.json.messages as Array<{ content: string }>).at(-1)!.content).toContain("[×30]");
+});

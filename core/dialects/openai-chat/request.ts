@@ -4,6 +4,7 @@ import type { GatewayError } from "../../errors.ts";
 import type {
   ImagePart, Message, Part, Request, ResponseFormat, TextPart, ToolChoice, ToolDefinition,
 } from "../../ir.ts";
+import { MID_CONVERSATION_SYSTEM } from "../../ir.ts";
 import {
   ChatRequestSchema, type ChatContentPartBody, type ChatMessageBody, type ChatRequestBody,
 } from "../../../schemas/openai-chat.ts";
@@ -30,15 +31,20 @@ export function decodeRequest(body: unknown): Request | GatewayError {
   }
   const system: TextPart[] = [];
   const messages: Message[] = [];
+  let midConversation = false;
   for (const [i, wire] of body.messages.entries()) {
     const decoded = decodeMessage(wire, `messages[${i}]`);
     if ("kind" in decoded) return decoded;
-    if ("system" in decoded) system.push(...decoded.system);
-    else messages.push(decoded);
+    if ("system" in decoded) {
+      system.push(...decoded.system);
+      if (messages.length > 0) midConversation = true;
+    } else messages.push(decoded);
   }
   const tools = decodeTools(body);
   if (!Array.isArray(tools)) return tools;
   const request: Request = { model: body.model, system, messages, tools, stream: body.stream ?? false, extra: extraOf(body) };
+  // Its place in the conversation is lost in the IR: a rewritten request would move it to the top.
+  if (midConversation) request.untranslated = [MID_CONVERSATION_SYSTEM];
   return assignOptions(request, body);
 }
 
@@ -84,6 +90,8 @@ function assignOptions(request: Request, body: ChatRequestBody): Request | Gatew
 /**
  * System and developer messages are hoisted into `system` wherever they stand, in order: the IR
  * has one system prompt, and dropping a mid-conversation instruction would be worse than moving it.
+ * One after the conversation began is noted (MID_CONVERSATION_SYSTEM): to an OpenAI upstream the
+ * request then goes as the client wrote it, never rewritten with the instruction moved.
  */
 function decodeMessage(wire: ChatMessageBody, at: string): Message | { system: TextPart[] } | GatewayError {
   switch (wire.role) {

@@ -4,6 +4,7 @@ import type { GatewayError } from "../../errors.ts";
 import type {
   ImagePart, Message, Part, Request, ResponseFormat, TextPart, ToolChoice, ToolDefinition,
 } from "../../ir.ts";
+import { MID_CONVERSATION_SYSTEM } from "../../ir.ts";
 import { RequestSchema, type ContentPartBody, type ItemBody, type RequestBody } from "../../../schemas/openai-responses.ts";
 import { invalid, missing, schemaError } from "../schema-error.ts";
 
@@ -35,10 +36,11 @@ export function decodeRequest(body: unknown): Request | GatewayError {
   if (body.input == null) return missing("input");
   const system: TextPart[] = body.instructions ? [text(body.instructions)] : [];
   const messages: Message[] = [];
+  const notes = new Set<string>();
   if (typeof body.input === "string") messages.push({ role: "user", content: [text(body.input)] });
   else {
     for (const [i, item] of body.input.entries()) {
-      const error = decodeItem(item, `input[${i}]`, system, messages);
+      const error = decodeItem(item, `input[${i}]`, system, messages, notes);
       if (error) return error;
     }
   }
@@ -46,6 +48,7 @@ export function decodeRequest(body: unknown): Request | GatewayError {
   const tools = decodeTools(body, extra);
   if (!Array.isArray(tools)) return tools;
   const request: Request = { model: body.model, system, messages, tools, stream: body.stream ?? false, extra };
+  if (notes.size > 0) request.untranslated = [...notes];
   if (body.max_output_tokens != null) request.maxTokens = body.max_output_tokens;
   if (body.temperature != null) request.temperature = body.temperature;
   if (body.top_p != null) request.topP = body.top_p;
@@ -84,7 +87,7 @@ function extraOf(body: RequestBody): Record<string, unknown> {
 }
 
 /** Adds one input item to the conversation; an error names the field at fault. */
-function decodeItem(item: ItemBody, at: string, system: TextPart[], messages: Message[]): GatewayError | undefined {
+function decodeItem(item: ItemBody, at: string, system: TextPart[], messages: Message[], notes: Set<string>): GatewayError | undefined {
   const assistant = (parts: Part[]) => {
     const last = messages.at(-1);
     if (last?.role === "assistant") last.content.push(...parts);
@@ -99,10 +102,12 @@ function decodeItem(item: ItemBody, at: string, system: TextPart[], messages: Me
       switch (item.role) {
         case "system":
         case "developer": {
-          // Hoisted into `system` wherever they stand: the IR has one system prompt.
+          // Hoisted into `system` wherever they stand: the IR has one system prompt. One after the
+          // conversation began is noted, so a rewrite never moves it (see openai-chat's decoder).
           const bad = parts.findIndex((p) => p.type !== "text");
           if (bad >= 0) return invalid(`${at}.content[${bad}]`, `Invalid content at '${at}.content[${bad}]': ${item.role} messages take text only.`);
           system.push(...(parts as TextPart[]));
+          if (messages.length > 0) notes.add(MID_CONVERSATION_SYSTEM);
           return undefined;
         }
         case "user":

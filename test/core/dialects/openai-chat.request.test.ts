@@ -243,3 +243,17 @@ describe("openai-chat decodeRequest: invalid bodies name the field", () => {
     expect(rejected(body).param).toBeUndefined();
   });
 });
+
+describe("system and developer messages after the conversation began", () => {
+  it("are hoisted into system, and the request is marked so that nothing rewrites it", () => {
+    const r = decoded({ model: "m", messages: [
+      { role: "system", content: "a" }, { role: "user", content: "q" }, { role: "developer", content: "b" }, { role: "user", content: "q2" },
+    ] });
+    expect(r.system.map((p) => p.text)).toEqual(["a", "b"]);
+    expect(r.untranslated).toEqual(["system-message-mid-conversation"]);
+  });
+  it("leading ones are the system prompt: nothing to note", () => {
+    const r = decoded({ model: "m", messages: [{ role: "system", content: "a" }, { role: "developer", content: "b" }, { role: "user", content: "q" }] });
+    expect(r.untranslated).toBeUndefined();
+  });
+});

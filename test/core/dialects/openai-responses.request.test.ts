@@ -185,3 +185,16 @@ describe("openai-responses passthroughRequest", () => {
     expect(openaiResponses.passthroughRequest(raw, "x", { stream: false, clientAskedUsage: false, wantUsage: false }).body).toContain('"model": "x"');
   });
 });
+
+describe("system and developer input items after the conversation began", () => {
+  it("are hoisted into system, and the request is marked so that nothing rewrites it", () => {
+    const r = decoded({ model: "m", instructions: "i", input: [
+      { role: "user", content: "q" }, { role: "developer", content: "b" }, { role: "user", content: "q2" },
+    ] });
+    expect(r.system.map((p) => p.text)).toEqual(["i", "b"]);
+    expect(r.untranslated).toEqual(["system-message-mid-conversation"]);
+  });
+  it("leading ones are the system prompt: nothing to note", () => {
+    expect(decoded({ model: "m", input: [{ role: "system", content: "a" }, { role: "user", content: "q" }] }).untranslated).toBeUndefined();
+  });
+});
