@@ -161,6 +161,12 @@ export interface Admitted<D> {
    * a caller key, `caller:NAME` for an auth plugin's caller, "" for an open gateway.
    */
   scope: string;
+  /**
+   * Every target was skipped (cooling down, ejected, the prompt too long): the error to answer
+   * with unless the route's response cache holds the answer. Only when the caller said it may
+   * serve from the cache (`mayServeCached`) and the route caches; `targets` is then empty.
+   */
+  unroutable?: GatewayError;
 }
 
 /** What routing needs to know of a decoded request. */
@@ -189,6 +195,8 @@ export async function admit<D extends { model: string; stream?: boolean }>(
     decode: (body: unknown) => D | GatewayError;
     /** What routing needs of the decoded request. */
     facts: (decoded: D) => RouteFacts;
+    /** The caller can answer from the route's response cache when no target can be tried. */
+    mayServeCached?: boolean;
   },
 ): Promise<Admitted<D> | globalThis.Response> {
   const { gw } = frame;
@@ -240,10 +248,15 @@ export async function admit<D extends { model: string; stream?: boolean }>(
   );
   if (!decided.ok && !decided.decision) return reject(frame, decided.error, model, stream);
 
+  // Every target is cooling down (not: the prompt fits none), but an answer the route's cache
+  // kept may still serve: the caller decides once it has the cache's key.
+  const unroutable = !decided.ok && options.mayServeCached === true && decided.resolution?.route?.cache !== undefined
+    && decided.error.retryAfter !== undefined ? decided.error : undefined;
   // The caller key's limits and budget: reserve before anything goes upstream.
-  let refused: GatewayError | undefined = decided.ok ? undefined : decided.error;
-  if (auth.key && decided.ok) {
-    const cost = maxCost(decided.targets, facts);
+  let refused: GatewayError | undefined = decided.ok || unroutable ? undefined : decided.error;
+  if (auth.key && (decided.ok || unroutable)) {
+    // (An answer from the cache, all that can serve an unroutable request, costs nothing.)
+    const cost = maxCost(decided.ok ? decided.targets : [], facts);
     const spent = spentBy(gw.projections.get("keys"), auth.key.id, now);
     const admission = gw.limiter.admit(auth.key, now, facts.inputTokens, cost.usd, spent, gw.config.limits.key_in_flight);
     if (isGatewayError(admission)) refused = admission;
@@ -273,9 +286,11 @@ export async function admit<D extends { model: string; stream?: boolean }>(
   } catch {
     return errorResponse(frame.codec, gatewayError("unavailable", "the event log cannot be written", { retryAfter: 1 }), frame.headers);
   }
-  if (!decided.ok) return errorResponse(frame.codec, decided.error, frame.headers); // unreachable: refused above
   const scope = auth.key ? `key:${auth.key.id}` : auth.caller !== undefined ? `caller:${auth.caller}` : "";
-  return { decoded, raw, model, targets: decided.targets, ...(decided.resolution.route ? { route: decided.resolution.route } : {}), scope };
+  const route = decided.resolution?.route ? { route: decided.resolution.route } : {};
+  if (unroutable) return { decoded, raw, model, targets: [], ...route, scope, unroutable };
+  if (!decided.ok) return errorResponse(frame.codec, decided.error, frame.headers); // unreachable: refused above
+  return { decoded, raw, model, targets: decided.targets, ...route, scope };
 }
 
 /** One attempt's result: a value to answer with, or an error (with the upstream status, 0 if none). */

@@ -1,13 +1,13 @@
 import type { Codec } from "../dialects/codec.ts";
 import type { Gateway } from "../gateway.ts";
 import { deadlineFor, forTarget, isPassthrough, runAttempt, type RequestContext, type Source } from "./attempt.ts";
-import { isGatewayError } from "../errors.ts";
+import { isGatewayError, statusOf } from "../errors.ts";
 import { continueConversation, responseIdFor, storeTurn } from "./conversation.ts";
 import { admit, failEarly, overBudget, tryTargets, withFrame } from "./frame.ts";
 import { compressorsFor, runRequestPlugins } from "./plugins.ts";
 import { captureBodies } from "./capture.ts";
 import { applyTerse, terseArm } from "./terse.ts";
-import { respond } from "./respond.ts";
+import { logLine, respond } from "./respond.ts";
 import { cachePlan, keeper, serveCached } from "./cache.ts";
 import { quickEstimate } from "../tokens/count.ts";
 import type { AttemptSignal } from "./upstream.ts";
@@ -35,6 +35,7 @@ export function handleGeneration(
       ...options,
       decode: (body) => codec.decodeRequest(body),
       facts: (ir) => ({ ir, inputTokens: quickEstimate(ir), ...(ir.maxTokens !== undefined ? { maxTokens: ir.maxTokens } : {}) }),
+      mayServeCached: true,
     });
     if (admitted instanceof Response) return admitted;
     const { raw, model: publicModel, targets } = admitted;
@@ -77,6 +78,12 @@ export function handleGeneration(
     };
     if (cache?.hit) return serveCached(frame, ctx, { ...cache, hit: cache.hit }, publicModel);
     if (cache) frame.headers["x-sluice-cache"] = "miss";
+    if (admitted.unroutable) {
+      // Every target is cooling down, and the cache has no answer: refused at once.
+      const error = admitted.unroutable;
+      logLine(gw, { request: frame.id, model: publicModel, status: statusOf(error), reason: error.kind, ms: frame.elapsed() });
+      return failEarly(frame, error);
+    }
     // Each target's request is prepared once, for the attempt.started record and the attempt itself.
     const prepared = new Map<string, ReturnType<typeof forTarget>>();
     const prepare = (target: Target) => {

@@ -41,7 +41,7 @@ export interface RouteState {
 
 export type Decided =
   | { ok: true; resolution: Resolution; targets: Target[]; decision: Omit<Decision, "request"> }
-  | { ok: false; error: GatewayError; decision?: Omit<Decision, "request"> };
+  | { ok: false; error: GatewayError; decision?: Omit<Decision, "request">; resolution?: Resolution };
 
 const TIER_NAMES: readonly Tier[] = ["simple", "medium", "complex", "reasoning"];
 
@@ -115,7 +115,7 @@ export function decide(config: Config, input: RouteInput, state: RouteState): De
   decision.order = ordered.map((t) => t.id);
   if (probes.length > 0) decision.probes = probes;
   if (ordered.length > 0) return { ok: true, resolution, targets: ordered, decision };
-  return { ok: false, error: nothingLeft(input, decision, state.now), decision };
+  return { ok: false, error: nothingLeft(input, decision, state.now), decision, resolution };
 }
 
 /** The error for a request every target was skipped for: too long for all, or all cooling down. */

@@ -456,3 +456,48 @@ describe("the store and the key", () => {
     });
   });
 });
+
+describe("when every target is cooling down", () => {
+  test("a kept answer is still served; a request the cache cannot answer is refused at once, as before", async () => {
+    const { g, up } = await setup();
+    const first = await chat(g, {});
+    expect(first.cache).toBe("miss");
+    // Another request gets a 429 with Retry-After: the route's only target cools down for a minute.
+    up.behave(() => Response.json({ error: { message: "slow down", type: "rate_limit_error" } }, { status: 429, headers: { "retry-after": "60" } }));
+    expect((await chat(g, { messages: [{ role: "user", content: "something else" }] })).status).toBe(429);
+    const calls = up.seen.length;
+
+    const again = await chat(g, {});
+    expect(again.status).toBe(200);
+    expect(again.cache).toBe("hit");
+    expect(JSON.parse(again.text).choices[0].message.content).toBe(JSON.parse(first.text).choices[0].message.content);
+    expect(types(g, again.id)).toEqual(["request.received", "route.decided", "cache.hit", "request.completed"]);
+    expect(dataOf(g, again.id, "route.decided")).toMatchObject({ order: [], skipped: [expect.objectContaining({ target: "oa/gpt-x", reason: "cooldown" })] });
+    expect(dataOf(g, again.id, "request.completed")).toMatchObject({ attempts: 0, cached: true });
+    const trail = formatTrail(explain(g.gw.log.forRequest(again.id)));
+    expect(trail).toContain("skipped oa/gpt-x: cooling down until");
+    expect(trail).toMatch(/served from the response cache \(answer of req_\w+, \d+ ms old, by oa\/gpt-x\)/);
+
+    // Not in the cache, or the cache turned off: the cooling target is not called, the client hears when to retry.
+    const unknown = await chat(g, { messages: [{ role: "user", content: "new" }] });
+    const off = await chat(g, {}, { "x-sluice-cache": "off" });
+    expect([unknown.cache, off.cache]).toEqual(["miss", null]);
+    for (const refused of [unknown, off]) {
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+      expect(types(g, refused.id)).toEqual(["request.received", "route.decided", "request.failed"]);
+      expect(dataOf(g, refused.id, "request.failed")).toMatchObject({ attempts: 0, reason: "rate_limited" });
+    }
+    expect(up.seen).toHaveLength(calls);
+  });
+
+  test("a route without a cache refuses as before", async () => {
+    const { g, up } = await setup();
+    up.behave(() => Response.json({ error: { message: "slow down" } }, { status: 429, headers: { "retry-after": "60" } }));
+    expect((await chat(g, { model: "plain" })).status).toBe(429);
+    const refused = await chat(g, { model: "plain" });
+    expect(refused.status).toBe(429);
+    expect(types(g, refused.id)).toEqual(["request.received", "route.decided", "request.failed"]);
+    expect(up.seen).toHaveLength(1);
+  });
+});
