@@ -162,9 +162,9 @@ export interface Admitted<D> {
    */
   scope: string;
   /**
-   * Every target was skipped (cooling down, ejected, the prompt too long): the error to answer
-   * with unless the route's response cache holds the answer. Only when the caller said it may
-   * serve from the cache (`mayServeCached`) and the route caches; `targets` is then empty.
+   * Every target was skipped as cooling down or ejected (not: the prompt fits none): the error to
+   * answer with unless the route's response cache holds the answer. Only when the caller said it
+   * may serve from the cache (`mayServeCached`) and the route caches; `targets` is then empty.
    */
   unroutable?: GatewayError;
 }

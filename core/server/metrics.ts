@@ -383,7 +383,7 @@ export function createMetrics(gw: Gateway): GatewayMetrics {
       this.set(gw.log.lastSeq);
     },
   });
-  // What the event log costs this process: the time it spent in commits and in listeners, per commit or event, is its share of the work.
+  // What the event log costs this process (commits, and the listeners that fold them): its share of the gateway's work.
   const logStat = (name: string, help: string, value: () => number) => new Counter({
     name, help, registers: [registry],
     collect() {
