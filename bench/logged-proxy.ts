@@ -43,6 +43,7 @@ const server = Bun.serve({
       if (!settled) inFlight--;
       settled = true;
     };
+    request.signal.addEventListener("abort", settle, { once: true }); // a client gone mid-stream
     try {
       const raw = await request.text();
       const body = JSON.parse(raw) as { model: string; stream?: boolean };
@@ -87,8 +88,6 @@ const server = Bun.serve({
     } catch (error) {
       settle();
       return new Response(String(error), { status: 500 });
-    } finally {
-      if (!settled && request.signal.aborted) settle();
     }
   },
 });
