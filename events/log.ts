@@ -34,6 +34,8 @@ export interface EventLogOptions {
   durability?: Durability;
   /** Open without creating or writing (replay of a log another process may own). */
   readonly?: boolean;
+  /** The longest an event waits for a commit when nobody is waiting for it, ms (default LAZY_MS). */
+  lazyMs?: number;
 }
 
 export class EventLogError extends Error {}
@@ -119,7 +121,7 @@ export class EventLog {
   readonly stats = { commits: 0, events: 0, writeMs: 0, listenerMs: 0 };
   private checkpointer: Checkpointer | undefined;
 
-  private constructor(sqlite: Database, readonly path: string, readonly durability: Durability, readonly: boolean) {
+  private constructor(sqlite: Database, readonly path: string, readonly durability: Durability, readonly: boolean, private readonly lazyMs: number) {
     this.sqlite = sqlite;
     this.readOnly = readonly;
     this.db = drizzle({ client: sqlite });
@@ -186,7 +188,7 @@ export class EventLog {
         at INTEGER NOT NULL
       )`);
     }
-    return new EventLog(sqlite, path, durability, options.readonly === true);
+    return new EventLog(sqlite, path, durability, options.readonly === true, options.lazyMs ?? LAZY_MS);
   }
 
   /** The seq of the last committed event. */
@@ -271,7 +273,7 @@ export class EventLog {
     committed.catch(() => {}); // callers that do not await must not see an unhandled rejection
     const batch: Batch = { items: [], committed, resolve, reject };
     this.batch = batch;
-    this.lazyTimer = setTimeout(() => this.flush(), LAZY_MS);
+    this.lazyTimer = setTimeout(() => this.flush(), this.lazyMs);
     return batch;
   }
 

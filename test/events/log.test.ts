@@ -86,7 +86,9 @@ describe("event log", () => {
   });
 
   test("a commit made alone leaves nothing scheduled: the next append waits to share the next commit", async () => {
-    const log = openLog(join(tempDir(), "events.db"));
+    // A lazy window longer than the test: only a leftover flush could commit an append early.
+    const log = EventLog.open(join(tempDir(), "events.db"), { lazyMs: 60_000 });
+    open.push(log);
     await log.commit(RequestReceived, received("a"), { alone: true });
     expect(log.stats.commits).toBe(1);
     void log.append(RequestReceived, received("b"));
