@@ -19,6 +19,8 @@ export interface Unit {
 export interface StreamSource {
   /** The next unit, or undefined when the upstream has ended. Throws on a broken upstream. */
   next(): Promise<Unit | undefined>;
+  /** A unit already made, without waiting; undefined when the next one needs a read (then call next). */
+  ready?(): Unit | undefined;
   /** Events owed at the upstream's end (an error if it ended before finishing). */
   end(): StreamEvent[];
   /** The client dialect's closing bytes for a stream that ended normally (e.g. `data: [DONE]`). */
@@ -86,10 +88,14 @@ export function pump(source: StreamSource, client: Codec, hooks: PumpHooks): Rea
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       // Loop until something was sent or the stream ended: comment-only or dropped units send nothing.
-      for (;;) {
-        let unit: Unit | undefined;
+      // Units already made go out in the same pull; one that needs a read waits for the next pull.
+      for (let sentHere = false; ;) {
+        let unit = source.ready?.();
         try {
-          unit = await source.next();
+          if (unit === undefined) {
+            if (sentHere) return;
+            unit = await source.next();
+          }
         } catch (error) {
           const failure = isGatewayError(error) ? error : gatewayError("upstream_error", "upstream stream broke off");
           if (failure.kind === "cancelled") return; // cancel() records it
@@ -121,7 +127,7 @@ export function pump(source: StreamSource, client: Codec, hooks: PumpHooks): Rea
         }
         if (unit.text) {
           send(controller, unit.text);
-          return;
+          sentHere = true;
         }
       }
     },
@@ -268,6 +274,7 @@ export function passthroughSource(
       }
       return pending.shift();
     },
+    ready: () => pending.shift(),
     end: () => decoder.end(),
     finalText: () => codec.streamEncoder({ model: "", includeUsage: false }).end(),
     close() {

@@ -3,7 +3,7 @@ import { anthropic } from "../../core/dialects/anthropic/index.ts";
 import { openaiChat } from "../../core/dialects/openai-chat/index.ts";
 import type { Codec } from "../../core/dialects/codec.ts";
 import { ResponseCollector } from "../../core/pipeline/ir-stream.ts";
-import { decodeSse, firstSaying, openStream, passthroughSource } from "../../core/pipeline/stream.ts";
+import { decodeSse, firstSaying, openStream, passthroughSource, pump } from "../../core/pipeline/stream.ts";
 import { AttemptSignal } from "../../core/pipeline/upstream.ts";
 
 // The same-dialect stream path forwards content unread and reads only from the first event that
@@ -95,6 +95,27 @@ describe("same-dialect stream passthrough", () => {
       expect(tally.usage).toMatchObject({ inputTokens: 7, outputTokens: 40 });
     }
     signal.dispose();
+  });
+
+  test("pumped to the client: what is ready goes out in one pull, and the final event is on record before [DONE]", async () => {
+    for (const cut of [stream.length, 333, 7]) {
+      const signal = new AttemptSignal(new AbortController().signal, Date.now() + 10_000, { connect_ms: 5000, first_byte_ms: 5000, idle_ms: 5000, total_ms: 10_000 });
+      const opened = await openStream(body(stream, cut), openaiChat, signal);
+      if (!opened.ok) throw new Error(opened.error.message);
+      const order: string[] = [];
+      const out = pump(passthroughSource(opened.body, openaiChat, signal, false), openaiChat, {
+        firstByte: () => order.push("first byte"),
+        sent: (text) => order.push(text),
+        terminal: async (outcome) => {
+          order.push(`terminal ${outcome.kind} ${outcome.tally.finishReason}`);
+        },
+      });
+      const text = await new Response(out).text();
+      expect(text).toBe(stream);
+      expect(order[0]).toBe("first byte");
+      expect(order.slice(-2)).toEqual(["terminal completed stop", done]);
+      expect(order.slice(1, -2).join("")).toBe(stream.slice(0, -done.length));
+    }
   });
 
   test("an Anthropic stream in one read: content forwarded, message_delta read, message_stop last", async () => {
