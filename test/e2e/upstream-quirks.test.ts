@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { createKey } from "../../core/keys/keys.ts";
-import { completion, startFakeUpstream, streamText, type Behaviour, type FakeUpstream } from "../support/fake-upstream.ts";
+import { completion, startFakeUpstream, streamText, type Behaviour, type FakeUpstream, type Seen } from "../support/fake-upstream.ts";
 import { vendorBehaviour } from "../support/fake-vendors.ts";
 import { startGateway, type TestGateway } from "../support/gateway.ts";
 
@@ -13,16 +13,19 @@ afterEach(async () => {
   for (const thing of open.splice(0).reverse()) await ("close" in thing ? thing.close() : thing.stop());
 });
 
-async function setup(behaviour: Behaviour, extra = ""): Promise<{ g: TestGateway; up: FakeUpstream }> {
+/** A fake upstream and a gateway configured over it (`root` is its origin, `url` its /v1), both stopped after the test. */
+async function over(behaviour: Behaviour, config: (up: { root: string; url: string }) => string): Promise<{ g: TestGateway; up: FakeUpstream }> {
   const up = startFakeUpstream(behaviour);
   open.push(up);
-  const g = await startGateway(`
-providers:
-  - { id: p, kind: openai, base_url: "${up.url}", api_key: sk-quirks-provider-0000, models: [m], model_info: { m: { price: { input: 1, output: 2 } } } }
-${extra}`);
+  const g = await startGateway(config({ root: up.url.replace(/\/v1$/, ""), url: up.url }));
   open.push(g);
   return { g, up };
 }
+
+const setup = (behaviour: Behaviour, extra = "") => over(behaviour, ({ url }) => `
+providers:
+  - { id: p, kind: openai, base_url: "${url}", api_key: sk-quirks-provider-0000, models: [m], model_info: { m: { price: { input: 1, output: 2 } } } }
+${extra}`);
 
 const chat = (g: TestGateway, body: Record<string, unknown>, key?: string) => fetch(`${g.url}/v1/chat/completions`, {
   method: "POST",
@@ -129,16 +132,12 @@ describe("a stream's end, in every dialect", () => {
     ["OpenAI upstream → OpenAI client (passed through)", "/v1/chat/completions", { model: "m", stream: true, messages: [{ role: "user", content: "hi" }] }, "[DONE]"],
   ] as const) {
     test(`${name}: the terminal event is on record before the end event is sent, and an upstream that stays open does not fail the answer`, async () => {
-      const up = startFakeUpstream(lingering);
-      open.push(up);
-      const root = up.url.replace(/\/v1$/, "");
-      const g = await startGateway(`
+      const { g } = await over(lingering, ({ root }) => `
 timeouts: { idle_ms: 1000 }
 providers:
   - { id: p, kind: openai, base_url: "${root}/v1", api_key: sk-quirks-provider-0000, models: [m] }
   - { id: an, kind: anthropic, base_url: "${root}", api_key: sk-ant-quirks-0000, models: [claude] }
 `);
-      open.push(g);
       const started = performance.now();
       const response = await fetch(`${g.url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
       const id = response.headers.get("x-sluice-request-id")!;
@@ -177,10 +176,8 @@ describe("a stream that fails before its first event", () => {
     ["stays silent past first_byte_ms after its headers", () => sse([streamText(["late"], { model: "m" })], 1500)],
   ] as const) {
     test(`an upstream that ${name}: the next target answers, one attempt failed, one terminal event`, async () => {
-      const up = startFakeUpstream((seen) => seen.path.startsWith("/bad") ? bad() : new Response(streamText(["good"], { model: "m" }), { headers: { "content-type": "text/event-stream" } }));
-      open.push(up);
-      const root = up.url.replace(/\/v1$/, "");
-      const g = await startGateway(`
+      const upstream = (seen: Seen) => seen.path.startsWith("/bad") ? bad() : new Response(streamText(["good"], { model: "m" }), { headers: { "content-type": "text/event-stream" } });
+      const { g } = await over(upstream, ({ root }) => `
 timeouts: { first_byte_ms: 500 }
 providers:
   - { id: bad, kind: openai, base_url: "${root}/bad/v1", api_key: sk-quirks-bad-0000, models: [m] }
@@ -188,7 +185,6 @@ providers:
 routes:
   - { name: r, targets: [bad/m, good/m] }
 `);
-      open.push(g);
       const response = await chat(g, { model: "r", stream: true });
       expect(response.status).toBe(200);
       const text = await response.text();
@@ -293,20 +289,17 @@ describe("a broken event in a passed-through stream", () => {
 describe("a translated stream the gateway ends with an error", () => {
   test("a Responses client gets the error numbered after what it had, then response.failed", async () => {
     const encoder = new TextEncoder();
-    const up = startFakeUpstream(() => new Response(new ReadableStream({
+    const { g } = await over(() => new Response(new ReadableStream({
       async start(controller) {
         controller.enqueue(encoder.encode(streamText(["a", "b", "c"], { model: "m", done: false, finish: false })));
         await Bun.sleep(3000); // past idle_ms
         controller.close();
       },
-    }), { headers: { "content-type": "text/event-stream" } }));
-    open.push(up);
-    const g = await startGateway(`
+    }), { headers: { "content-type": "text/event-stream" } }), ({ url }) => `
 timeouts: { idle_ms: 300 }
 providers:
-  - { id: p, kind: openai, base_url: "${up.url}", api_key: sk-quirks-provider-0000, models: [m] }
+  - { id: p, kind: openai, base_url: "${url}", api_key: sk-quirks-provider-0000, models: [m] }
 `);
-    open.push(g);
     const response = await fetch(`${g.url}/v1/responses`, { method: "POST", body: JSON.stringify({ model: "m", stream: true, input: "hi" }) });
     const events = (await response.text()).split("\n\n").filter(Boolean).map((e) => JSON.parse(e.slice(e.indexOf("data: ") + 6)) as { type: string; sequence_number: number });
     const numbers = events.map((e) => e.sequence_number);
